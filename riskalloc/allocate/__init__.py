@@ -1,0 +1,1 @@
+"""allocate stage of riskalloc."""
