@@ -65,17 +65,27 @@ class SampleSource:
     name: str = SOURCE_NAME
 
     def fetch_prices(
-        self, tickers: Sequence[str] | None = None, start: str | None = None,
+        self,
+        tickers: Sequence[str] | None = None,
+        start: str | None = None,
         end: str | None = None,
+        since: dict[str, pd.Timestamp] | None = None,
     ) -> pd.DataFrame:
-        """Long price rows for ``tickers`` between ``start`` and ``end`` (inclusive)."""
+        """Long price rows for ``tickers`` between ``start`` and ``end`` (inclusive).
+
+        ``since`` is accepted for interface parity and ignored: the snapshot is small and
+        the upsert skips unchanged rows.
+        """
         wide = _window(_select(sample_prices_wide(), tickers, "tickers"), start, end)
         return validate_prices(prices_from_wide(wide, SOURCE_NAME), expected=tickers)
 
     def fetch_macro(
-        self, series_ids: Sequence[str] | None = None, start: str | None = None,
+        self,
+        series_ids: Sequence[str] | None = None,
+        start: str | None = None,
         end: str | None = None,
+        since: dict[str, pd.Timestamp] | None = None,
     ) -> pd.DataFrame:
-        """Long macro rows with ``available_at`` = the next business day."""
+        """Long macro rows with ``available_at`` = the next business day (``since`` ignored)."""
         wide = _window(_select(sample_macro_wide(), series_ids, "series"), start, end)
         return validate_macro(macro_from_wide(wide, SOURCE_NAME), expected=series_ids)

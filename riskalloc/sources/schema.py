@@ -14,9 +14,23 @@ import pandas as pd
 from riskalloc.errors import DataError, SchemaError
 
 PRICE_COLUMNS: tuple[str, ...] = (
-    "date", "ticker", "open", "high", "low", "close", "adj_close", "volume", "source",
+    "date",
+    "ticker",
+    "open",
+    "high",
+    "low",
+    "close",
+    "adj_close",
+    "volume",
+    "source",
 )
-MACRO_COLUMNS: tuple[str, ...] = ("date", "series_id", "value", "available_at", "source")
+MACRO_COLUMNS: tuple[str, ...] = (
+    "date",
+    "series_id",
+    "value",
+    "available_at",
+    "source",
+)
 PRICE_VALUE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close")
 MARKET_TZ = "America/New_York"
 
@@ -138,15 +152,11 @@ def validate_macro(
 
 
 def _rows(df: pd.DataFrame, key: str = "ticker", limit: int = 5) -> str:
-    pairs = [
-        f"{k} {pd.Timestamp(d).date()}" for k, d in zip(df[key], df["date"], strict=True)
-    ]
+    pairs = [f"{k} {pd.Timestamp(d).date()}" for k, d in zip(df[key], df["date"], strict=True)]
     return _show(pairs, limit)
 
 
-def prices_from_wide(
-    wide: pd.DataFrame, source: str, what: str = "prices"
-) -> pd.DataFrame:
+def prices_from_wide(wide: pd.DataFrame, source: str, what: str = "prices") -> pd.DataFrame:
     """Long price rows from a wide (date x ticker) table of adjusted closes.
 
     Cells that are empty (before a fund's inception) are dropped; only ``adj_close``

@@ -1,0 +1,37 @@
+# Two commands for a bare machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TORCH_VERSION ?= 2.13.0
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export RISKALLOC_DB ?= $(CURDIR)/warehouse/riskalloc.duckdb
+
+.PHONY: install run test lint dev backtest-grid benchmarks clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, pinned, so pip does not pull a multi-GB CUDA build on CPU machines
+	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
+	$(PY) -m pip install --quiet -e ".[pipelines,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install  ## materialise the whole asset graph on the bundled data
+	mkdir -p $(DAGSTER_HOME)
+	$(VENV)/bin/dagster job execute -m pipelines.definitions -j main_job
+
+test: install  ## the test suite (offline)
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check riskalloc pipelines tests benchmarks scripts
+	$(VENV)/bin/ruff format --check riskalloc pipelines tests benchmarks scripts
+
+dev: install  ## the Dagster UI on http://127.0.0.1:3000
+	mkdir -p $(DAGSTER_HOME)
+	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000
+
+clean:
+	rm -rf $(VENV) .dagster_home warehouse/riskalloc.duckdb* warehouse/parquet warehouse/models

@@ -1,0 +1,57 @@
+"""Ingest assets: ``prices`` and ``macro`` into DuckDB + Parquet."""
+
+
+import dagster as dg
+
+from pipelines.config import IngestConfig
+from pipelines.metadata import date_range, table_preview
+from pipelines.resources import SourceResource, WarehouseResource
+from riskalloc.warehouse.ingest import IngestSummary, ingest_macro, ingest_prices
+
+
+def _metadata(s: IngestSummary) -> dict[str, object]:
+    return {
+        "rows_fetched": s.rows_fetched,
+        "rows_inserted": s.result.inserted,
+        "rows_updated": s.result.updated,
+        "rows_unchanged": s.result.unchanged,
+        "dagster/row_count": s.result.total_rows,
+        "date_range": date_range(s.first_date, s.last_date),
+        "preview": table_preview(s.preview),
+    }
+
+
+@dg.asset(group_name="ingest", kinds={"duckdb", "parquet"})
+def prices(
+    context: dg.AssetExecutionContext,
+    config: IngestConfig,
+    source: SourceResource,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    """Daily adjusted closes (and bars where the source has them) for the universe."""
+    src = source.price_source()
+    with warehouse.get_connection() as con:
+        s = ingest_prices(
+            warehouse.warehouse(), con, src, source.universe(),
+            config.start, config.end, config.incremental,
+        )
+    context.log.info("prices from %s: %s", src.name, s.result)
+    return dg.MaterializeResult(metadata={"source": src.name, **_metadata(s)})
+
+
+@dg.asset(group_name="ingest", kinds={"duckdb", "parquet"})
+def macro(
+    context: dg.AssetExecutionContext,
+    config: IngestConfig,
+    source: SourceResource,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    """FRED series with the date each value became available (point in time)."""
+    src = source.macro_source()
+    with warehouse.get_connection() as con:
+        s = ingest_macro(
+            warehouse.warehouse(), con, src, source.universe(),
+            config.start, config.end, config.incremental,
+        )
+    context.log.info("macro from %s: %s", src.name, s.result)
+    return dg.MaterializeResult(metadata={"source": src.name, **_metadata(s)})
