@@ -6,12 +6,14 @@ from riskalloc.warehouse.store import (
     UpsertResult,
     Warehouse,
     last_dates,
+    query_readonly,
     read_table,
     resolve_inside,
     sync_parquet,
     table_exists,
     table_fingerprint,
     upsert,
+    verify_parquet,
 )
 from riskalloc.warehouse.tables import TABLES, TableSpec, table_spec
 
@@ -21,6 +23,7 @@ __all__ = [
     "UpsertResult",
     "Warehouse",
     "last_dates",
+    "query_readonly",
     "read_table",
     "resolve_inside",
     "sync_parquet",
@@ -28,4 +31,5 @@ __all__ = [
     "table_fingerprint",
     "table_spec",
     "upsert",
+    "verify_parquet",
 ]

@@ -63,3 +63,18 @@ def discard(staged: list[StagedFile]) -> None:
 def remove_partition(final: Path) -> None:
     """Delete a partition file whose rows are all gone."""
     final.unlink(missing_ok=True)
+
+
+def clean_stale_temp(parquet_dir: Path) -> int:
+    """Delete temp files left by a writer that was killed mid-write; returns how many.
+
+    Only called while holding the DuckDB write lock, so no live writer owns them.
+    """
+    n = 0
+    if not parquet_dir.exists():
+        return 0
+    for p in parquet_dir.rglob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            p.unlink()
+            n += 1
+    return n

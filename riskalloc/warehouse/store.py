@@ -123,6 +123,25 @@ def connect_with_wait(
             raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
 
 
+def query_readonly(db_path: Path, sql: str, params: Sequence[object] = ()) -> pd.DataFrame:
+    """Run a user's SQL on a read-only connection with no file or network access.
+
+    Writes, ``COPY``, ``ATTACH`` and file readers are all refused by DuckDB itself.
+    """
+    if not Path(db_path).exists():
+        raise WarehouseError(f"no warehouse at {db_path}; run `make run` first")
+    try:
+        con = duckdb.connect(str(db_path), read_only=True, config={"enable_external_access": False})
+    except duckdb.IOException as exc:
+        raise WarehouseLockedError(f"warehouse {db_path} is busy: {exc}") from exc
+    try:
+        return con.execute(sql, list(params)).df()
+    except duckdb.Error as exc:
+        raise WarehouseError(f"query failed: {exc}") from exc
+    finally:
+        con.close()
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Whether ``name`` is a table in the main schema."""
     row = con.execute(
@@ -201,6 +220,8 @@ def upsert(
     spec = table_spec(name)
     now = now or datetime.now(timezone.utc)
     staged: list[parquet.StagedFile] = []
+    if parquet.clean_stale_temp(wh.parquet_dir):
+        log.warning("removed temp files of an interrupted write under %s", wh.parquet_dir)
     con.execute("BEGIN TRANSACTION").fetchall()
     try:
         _create_table(con, spec, df)
@@ -297,6 +318,36 @@ def sync_parquet(wh: Warehouse, con: duckdb.DuckDBPyConnection, name: str) -> in
     staged = _stage_parquet(wh, con, spec, frame)
     parquet.publish(staged)
     return len(staged)
+
+
+def verify_parquet(wh: Warehouse, con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
+    """Problems with the Parquet mirror of ``name``: unreadable files or row-count drift.
+
+    An empty list means every partition file opens and the mirror holds exactly the
+    DuckDB rows; otherwise run :func:`sync_parquet` to rewrite it.
+    """
+    spec = table_spec(name)
+    if not table_exists(con, spec.name):
+        return []
+    base = wh.parquet_dir / spec.name
+    problems: list[str] = []
+    n_files = 0
+    for f in sorted(base.rglob("*.parquet")) if base.exists() else []:
+        try:
+            n_files += pq_rows(f)
+        except Exception as exc:  # pyarrow raises several types for corrupt files
+            problems.append(f"unreadable Parquet file {f}: {type(exc).__name__}: {exc}")
+    n_db = con.execute(f'SELECT count(*) FROM "{spec.name}"').fetchall()[0][0]
+    if not problems and n_files != n_db:
+        problems.append(f"Parquet mirror of {spec.name!r} has {n_files} rows, DuckDB {n_db}")
+    return problems
+
+
+def pq_rows(path: Path) -> int:
+    """Row count from a Parquet file's footer (raises if the file is corrupt)."""
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
 
 
 def read_table(
