@@ -1,0 +1,128 @@
+"""Retry with exponential backoff, and incremental fetch windows, for the remote sources.
+
+Both are shared by :mod:`riskalloc.sources.yahoo` and :mod:`riskalloc.sources.fred`; the
+sleep function is injected so tests never really wait.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import TypeVar
+
+import pandas as pd
+
+from riskalloc.errors import ConfigError
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+DateLike = str | date | pd.Timestamp
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to wait: delay(k) = min(max_delay, base_delay * multiplier**k).
+
+    ``max_retries`` counts the retries after the first attempt, so there are at most
+    ``max_retries + 1`` attempts.
+    """
+
+    max_retries: int = 4
+    base_delay: float = 1.0
+    multiplier: float = 2.0
+    max_delay: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise ConfigError(f"max_retries must be an integer >= 0, got {self.max_retries!r}")
+        if not self.base_delay >= 0:
+            raise ConfigError(f"base_delay must be >= 0 seconds, got {self.base_delay!r}")
+        if not self.multiplier >= 1:
+            raise ConfigError(f"multiplier must be >= 1, got {self.multiplier!r}")
+        if not self.max_delay >= self.base_delay:
+            raise ConfigError(
+                f"max_delay ({self.max_delay!r}) must be >= base_delay ({self.base_delay!r})"
+            )
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (0-based)."""
+        return float(min(self.max_delay, self.base_delay * self.multiplier**retry))
+
+
+def call_with_retry(
+    fn: Callable[[], T],
+    policy: RetryPolicy,
+    sleep: Callable[[float], None],
+    retryable: Callable[[Exception], bool] = lambda exc: True,
+    describe: Callable[[Exception], str] = str,
+    what: str = "request",
+) -> T:
+    """Call ``fn`` until it returns, retrying retryable exceptions with backoff.
+
+    The last exception is re-raised unchanged once retries are exhausted or when it is
+    not retryable; ``describe`` renders it for the log (use it to scrub secrets).
+    """
+    for attempt in range(policy.max_retries + 1):
+        try:
+            return fn()
+        except Exception as exc:
+            if attempt >= policy.max_retries or not retryable(exc):
+                raise
+            wait = policy.delay(attempt)
+            log.warning(
+                "%s failed (attempt %d of %d): %s; retrying in %.1f s",
+                what,
+                attempt + 1,
+                policy.max_retries + 1,
+                describe(exc),
+                wait,
+            )
+            sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def to_timestamp(value: DateLike | None) -> pd.Timestamp | None:
+    """A tz-naive midnight timestamp, or None."""
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"unparseable date {value!r} ({exc})") from exc
+    if ts.tzinfo is not None:
+        ts = ts.tz_localize(None)
+    return ts.normalize()
+
+
+def incremental_start(
+    start: DateLike | None, last_stored: DateLike | None, overlap_bdays: int
+) -> pd.Timestamp | None:
+    """First date to fetch: ``overlap_bdays`` business days before the last stored date.
+
+    The overlap re-fetches recent rows so late corrections and revisions are picked up;
+    the warehouse upsert makes those re-writes idempotent. Never earlier than ``start``.
+    """
+    start_ts = to_timestamp(start)
+    if last_stored is None:
+        return start_ts
+    resume = to_timestamp(last_stored) - pd.offsets.BDay(overlap_bdays)
+    return resume if start_ts is None else max(start_ts, resume)
+
+
+def group_by_start(
+    keys: Iterable[str],
+    start: DateLike | None,
+    since: Mapping[str, DateLike] | None,
+    overlap_bdays: int,
+) -> dict[pd.Timestamp | None, list[str]]:
+    """Keys (tickers or series) grouped by their incremental start date, in input order."""
+    if overlap_bdays < 0:
+        raise ConfigError(f"overlap must be >= 0 business days, got {overlap_bdays!r}")
+    groups: dict[pd.Timestamp | None, list[str]] = {}
+    for key in keys:
+        first = incremental_start(start, (since or {}).get(key), overlap_bdays)
+        groups.setdefault(first, []).append(key)
+    return groups
