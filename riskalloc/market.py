@@ -1,0 +1,126 @@
+"""One in-memory view of the market every stage reads: prices, macro, universe roles.
+
+``MarketData.until(t)`` is the point-in-time cut used by walk-forward code: it keeps prices
+up to and including ``t`` and only macro values already *available* at ``t``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import pandas as pd
+
+from riskalloc.config import Universe, load_universe
+from riskalloc.errors import DataError
+from riskalloc.sources.schema import to_wide
+
+TRADING_DAYS = 252
+
+
+@dataclass(frozen=True)
+class MarketData:
+    """Wide adjusted closes, long macro rows with ``available_at``, and the universe's roles."""
+
+    prices: pd.DataFrame  # index: DatetimeIndex (trading days, ascending); columns: tickers
+    macro: pd.DataFrame  # long: date, series_id, value, available_at
+    asset_classes: dict[str, str] = field(default_factory=dict)
+    cash: str | None = None
+    risk_free: str | None = None
+    equity_proxy: str | None = None
+    series_roles: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.prices.index, pd.DatetimeIndex):
+            raise DataError("MarketData.prices needs a DatetimeIndex")
+        if not self.prices.index.is_monotonic_increasing or self.prices.index.has_duplicates:
+            raise DataError("MarketData.prices index must be strictly increasing dates")
+        missing = {"date", "series_id", "value", "available_at"} - set(self.macro.columns)
+        if missing:
+            raise DataError(f"MarketData.macro lacks columns {sorted(missing)}")
+
+    # --- constructors -------------------------------------------------------------------
+    @classmethod
+    def from_long(
+        cls, prices: pd.DataFrame, macro: pd.DataFrame, universe: Universe
+    ) -> MarketData:
+        """Build from long warehouse frames (``prices``, ``macro`` tables) and a universe."""
+        wide = to_wide(prices, "adj_close")
+        wide.index = pd.DatetimeIndex(pd.to_datetime(wide.index), name="date")
+        keep = [t for t in universe.tickers if t in wide.columns]
+        m = macro.loc[:, ["date", "series_id", "value", "available_at"]].copy()
+        m["date"] = pd.to_datetime(m["date"])
+        m["available_at"] = pd.to_datetime(m["available_at"])
+        return cls(
+            prices=wide.loc[:, keep],
+            macro=m.sort_values(["series_id", "date"]).reset_index(drop=True),
+            asset_classes={t: c for t, c in universe.asset_classes().items() if t in keep},
+            cash=universe.cash if universe.cash in keep else None,
+            risk_free=universe.risk_free_rate,
+            equity_proxy=universe.equity_proxy if universe.equity_proxy in keep else None,
+            series_roles={s.series_id: s.role for s in universe.series},
+        )
+
+    @classmethod
+    def sample(cls, universe: Universe | None = None) -> MarketData:
+        """The bundled real snapshot (no warehouse needed): handy for tests and scripts."""
+        from riskalloc.sources.sample import SampleSource
+
+        u = universe or load_universe()
+        src = SampleSource()
+        return cls.from_long(src.fetch_prices(u.tickers), src.fetch_macro(u.series_ids), u)
+
+    # --- views ----------------------------------------------------------------------------
+    @property
+    def tickers(self) -> list[str]:
+        """Column order of every wide frame."""
+        return list(self.prices.columns)
+
+    @property
+    def dates(self) -> pd.DatetimeIndex:
+        """Trading days."""
+        return pd.DatetimeIndex(self.prices.index)
+
+    def returns(self) -> pd.DataFrame:
+        """Simple daily returns; NaN before an asset's first price (no back-fill)."""
+        return self.prices.pct_change(fill_method=None)
+
+    def macro_asof(self, series_id: str) -> pd.Series:
+        """A series on the trading-day index, each day holding the last value *available* by then.
+
+        A FRED value for day d becomes usable on its ``available_at`` (the next business day),
+        so the value at t never depends on anything published after t.
+        """
+        rows = self.macro.loc[self.macro["series_id"] == series_id]
+        if rows.empty:
+            raise DataError(f"macro series {series_id!r} is not in the data")
+        s = rows.sort_values("date").groupby("available_at")["value"].last()
+        return s.reindex(self.dates.union(s.index)).ffill().reindex(self.dates).rename(series_id)
+
+    def rf_daily(self) -> pd.Series:
+        """Daily risk-free return, point in time (DTB3 in % a year / 252); zero when absent."""
+        if self.risk_free is None or self.risk_free not in set(self.macro["series_id"]):
+            return pd.Series(0.0, index=self.dates, name="rf")
+        r = self.macro_asof(self.risk_free).ffill().fillna(0.0) / 100.0 / TRADING_DAYS
+        return r.rename("rf")
+
+    def until(self, t: str | pd.Timestamp) -> MarketData:
+        """Everything known at the close of ``t``: prices dated ≤ t, macro available ≤ t."""
+        ts = pd.Timestamp(t)
+        return replace(
+            self,
+            prices=self.prices.loc[self.prices.index <= ts],
+            macro=self.macro.loc[self.macro["available_at"] <= ts].reset_index(drop=True),
+        )
+
+    def select(self, tickers: list[str]) -> MarketData:
+        """The same data restricted to ``tickers`` (order kept)."""
+        unknown = sorted(set(tickers) - set(self.tickers))
+        if unknown:
+            raise DataError(f"unknown tickers {unknown}")
+        return replace(
+            self,
+            prices=self.prices.loc[:, tickers],
+            asset_classes={t: self.asset_classes.get(t, "other") for t in tickers},
+            cash=self.cash if self.cash in tickers else None,
+            equity_proxy=self.equity_proxy if self.equity_proxy in tickers else None,
+        )
