@@ -1,0 +1,177 @@
+"""The risk-budgeting layer: exactness, gradients, factor form, failures, and skfolio agreement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from riskalloc.allocate.covariance import FactorCov, factor_correlation, factor_cov
+from riskalloc.allocate.risk_budgeting import (
+    last_solve_info,
+    risk_contributions,
+    solve_risk_budgeting,
+)
+from riskalloc.errors import NotConvergedError, SolverError
+
+
+def _budgets(n: int, seed: int, kind: str = "random") -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    b = np.ones(n) if kind == "equal" else rng.dirichlet(np.full(n, 0.7)) + 1e-3
+    return torch.tensor(b / b.sum(), dtype=torch.float64)
+
+
+@pytest.mark.parametrize("kind", ["equal", "random"])
+def test_float64_risk_contributions_equal_budgets(real_covs, kind):
+    for i, cov in enumerate(real_covs):
+        sigma = torch.tensor(cov)
+        b = _budgets(cov.shape[0], i, kind)
+        w = solve_risk_budgeting(sigma, b)
+        assert torch.all(w > 0)
+        assert abs(float(w.sum()) - 1) < 1e-14
+        assert float((risk_contributions(sigma, w) - b).abs().max()) <= 1e-10
+        assert last_solve_info().iterations < 30
+
+
+def test_float32_within_1e_5(real_covs):
+    for i, cov in enumerate(real_covs):
+        sigma = torch.tensor(cov, dtype=torch.float32)
+        b = _budgets(cov.shape[0], i).float()
+        w = solve_risk_budgeting(sigma, b)
+        assert w.dtype == torch.float32
+        assert float((risk_contributions(sigma, w) - b).abs().max()) <= 1e-5
+
+
+def test_near_singular_covariance(real_covs):
+    """A duplicated asset makes Σ singular up to 1e-12 noise: still exact."""
+    cov = real_covs[3]
+    n = cov.shape[0]
+    big = np.zeros((n + 1, n + 1))
+    big[:n, :n] = cov
+    big[n, :n] = big[:n, n] = cov[0]
+    big[n, n] = cov[0, 0] * (1 + 1e-12)
+    assert np.linalg.eigvalsh(big)[0] < 1e-12 * cov[0, 0]
+    sigma = torch.tensor(big)
+    b = _budgets(n + 1, 7)
+    w = solve_risk_budgeting(sigma, b)
+    assert float((risk_contributions(sigma, w) - b).abs().max()) <= 1e-10
+
+
+def test_batched_matches_one_by_one(real_covs):
+    cov = torch.tensor(real_covs[1])
+    n = cov.shape[0]
+    bs = torch.stack([_budgets(n, s) for s in range(4)])
+    wb = solve_risk_budgeting(cov.expand(4, n, n), bs)
+    for i in range(4):
+        torch.testing.assert_close(wb[i], solve_risk_budgeting(cov, bs[i]), rtol=1e-12, atol=1e-14)
+
+
+def test_diagonal_case_has_closed_form():
+    vol = torch.tensor([0.1, 0.2, 0.4], dtype=torch.float64)
+    b = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64)
+    w = solve_risk_budgeting(torch.diag(vol**2), b)
+    expected = torch.sqrt(b) / vol
+    torch.testing.assert_close(w, expected / expected.sum(), rtol=1e-12, atol=1e-14)
+
+
+def test_gradcheck_dense():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(6, 6))
+    sigma = torch.tensor(a @ a.T / 6 + 0.1 * np.eye(6), requires_grad=True)
+    logits = torch.tensor(rng.normal(size=6), requires_grad=True)
+
+    def f(s: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return solve_risk_budgeting(0.5 * (s + s.T), torch.softmax(z, -1))
+
+    assert torch.autograd.gradcheck(f, (sigma, logits), eps=1e-6, atol=1e-7)
+
+
+def test_gradcheck_factor_form():
+    rng = np.random.default_rng(1)
+    f = torch.tensor(rng.normal(size=(7, 2)) * 0.3, requires_grad=True)
+    d = torch.tensor(rng.uniform(0.05, 0.2, size=7), requires_grad=True)
+    logits = torch.tensor(rng.normal(size=7), requires_grad=True)
+
+    def g(f_, d_, z):
+        return solve_risk_budgeting(FactorCov(f_, d_), torch.softmax(z, -1))
+
+    assert torch.autograd.gradcheck(g, (f, d, logits), eps=1e-6, atol=1e-7)
+
+
+def test_factor_form_equals_dense(real_covs):
+    cov = real_covs[2]
+    vol = np.sqrt(np.diag(cov))
+    loadings, uniq = factor_correlation(cov / np.outer(vol, vol), k=4)
+    fc = factor_cov(torch.tensor(vol), torch.tensor(loadings), torch.tensor(uniq))
+    b = _budgets(cov.shape[0], 3)
+    w_factor = solve_risk_budgeting(fc, b)
+    w_dense = solve_risk_budgeting(fc.dense(), b)
+    torch.testing.assert_close(w_factor, w_dense, rtol=1e-10, atol=1e-12)
+    assert float((risk_contributions(fc, w_factor) - b).abs().max()) <= 1e-10
+
+
+def test_implicit_gradient_matches_finite_difference_on_real_cov(real_covs):
+    sigma = torch.tensor(real_covs[0])
+    n = sigma.shape[0]
+    z = torch.zeros(n, dtype=torch.float64, requires_grad=True)
+    target = torch.linspace(-1, 1, n, dtype=torch.float64)
+    loss = (solve_risk_budgeting(sigma, torch.softmax(z, -1)) * target).sum()
+    (grad,) = torch.autograd.grad(loss, z)
+    e = torch.zeros(n, dtype=torch.float64)
+    e[3] = 1e-6
+    with torch.no_grad():
+        up = (solve_risk_budgeting(sigma, torch.softmax(z + e, -1)) * target).sum()
+        dn = (solve_risk_budgeting(sigma, torch.softmax(z - e, -1)) * target).sum()
+    assert abs(float((up - dn) / 2e-6) - float(grad[3])) < 1e-6
+
+
+@pytest.mark.parametrize("i", [0, 3])
+def test_agrees_with_skfolio_risk_budgeting(real_covs, sample_md, i):
+    """Same covariance and budgets through skfolio's convex solver: weights agree to 1e-6."""
+    from skfolio.moments import EmpiricalCovariance  # noqa: F401  (import check)
+    from skfolio.optimization import RiskBudgeting
+    from skfolio.prior import EmpiricalPrior  # noqa: F401
+
+    cov = real_covs[i]
+    n = cov.shape[0]
+    b = _budgets(n, 11 + i).numpy()
+    rng = np.random.default_rng(i)
+    # returns whose sample covariance is exactly ``cov`` (whitened noise, re-coloured)
+    z = rng.normal(size=(600, n))
+    z -= z.mean(0)
+    z = z @ np.linalg.inv(np.linalg.cholesky(np.cov(z.T)).T)
+    x = z @ np.linalg.cholesky(cov).T
+    model = RiskBudgeting(risk_budget=b, solver_params={"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12})
+    model.fit(x)
+    w = solve_risk_budgeting(torch.tensor(np.cov(x.T)), torch.tensor(b)).numpy()
+    assert np.max(np.abs(model.weights_ - w)) < 1e-6
+
+
+def test_non_psd_covariance_is_a_clear_error():
+    sigma = torch.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=torch.float64)
+    with pytest.raises(SolverError, match="not positive semi-definite"):
+        solve_risk_budgeting(sigma, torch.tensor([0.5, 0.5], dtype=torch.float64))
+
+
+@pytest.mark.parametrize(
+    ("budgets", "pattern"),
+    [([0.5, 0.6], "sum to 1"), ([1.0, 0.0], "strictly positive"), ([0.5, float("nan")], "finite")],
+)
+def test_bad_budgets_are_clear_errors(budgets, pattern):
+    with pytest.raises(SolverError, match=pattern):
+        solve_risk_budgeting(torch.eye(2, dtype=torch.float64), torch.tensor(budgets))
+
+
+def test_nan_covariance_and_zero_variance_are_errors():
+    b = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    with pytest.raises(SolverError, match="NaN"):
+        solve_risk_budgeting(torch.tensor([[1.0, float("nan")], [float("nan"), 1.0]]), b)
+    with pytest.raises(SolverError, match="zero"):
+        solve_risk_budgeting(torch.diag(torch.tensor([1.0, 0.0], dtype=torch.float64)), b)
+
+
+def test_not_converged_raises_instead_of_garbage(real_covs):
+    sigma = torch.tensor(real_covs[3])
+    b = _budgets(sigma.shape[0], 5)
+    with pytest.raises(NotConvergedError, match="did not converge in 1 Newton steps"):
+        solve_risk_budgeting(sigma, b, max_iter=1)
