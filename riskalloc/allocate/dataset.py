@@ -1,0 +1,141 @@
+"""Per-date tensors for the allocator: features, vol forecasts, factor correlation, returns.
+
+Everything at decision date t is known at the close of t: features are point in time, the
+correlation comes from the 252 returns up to t, and forward (holding-period) returns are kept
+apart in ``fwd_*`` arrays that only the training loss and the backtest read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from riskalloc.allocate.covariance import factor_correlation, shrunk_correlation
+from riskalloc.errors import DataError
+from riskalloc.features.asset import ASSET_FEATURES, build_asset_features
+from riskalloc.features.macro import build_macro_features
+from riskalloc.market import MarketData
+
+CORR_WINDOW = 252
+N_FACTORS = 3
+CORR_REFRESH = 5  # trading days between correlation re-estimates (correlations move slowly)
+VOL_FLOOR = 0.005  # annualised: a forecast below 0.5 % is treated as 0.5 %
+
+
+@dataclass
+class AllocatorData:
+    """Aligned arrays over decision dates (T) and risky assets (n)."""
+
+    dates: pd.DatetimeIndex
+    tickers: list[str]
+    asset_x: np.ndarray  # (T, n, p)
+    macro_x: np.ndarray  # (T, q)
+    vol: np.ndarray  # (T, n) annualised vol forecast
+    loadings: np.ndarray  # (T, n, k) factor loadings of the correlation
+    uniq: np.ndarray  # (T, n)
+    daily_ret: np.ndarray  # (T, n) simple return of day t (known at t); NaN-free
+    rf: np.ndarray  # (T,) daily risk-free return for day t
+    asset_features: tuple[str, ...]
+    macro_features: tuple[str, ...]
+
+    def slice(self, lo: int, hi: int) -> AllocatorData:
+        """Rows [lo, hi)."""
+        return AllocatorData(
+            self.dates[lo:hi], self.tickers, self.asset_x[lo:hi], self.macro_x[lo:hi],
+            self.vol[lo:hi], self.loadings[lo:hi], self.uniq[lo:hi], self.daily_ret[lo:hi],
+            self.rf[lo:hi], self.asset_features, self.macro_features,
+        )
+
+    def index_of(self, date: str | pd.Timestamp) -> int:
+        """Position of the last decision date ≤ ``date``."""
+        pos = int(self.dates.searchsorted(pd.Timestamp(date), side="right")) - 1
+        if pos < 0:
+            raise DataError(f"no allocator data on or before {pd.Timestamp(date).date()}")
+        return pos
+
+
+def risky_tickers(md: MarketData) -> list[str]:
+    """The assets the allocator spreads risk over: all but the cash ETF (cash earns rf)."""
+    return [t for t in md.tickers if t != md.cash]
+
+
+def _factor_arrays(rets: np.ndarray, t_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Factor form of the shrunk correlation at each t, re-estimated every CORR_REFRESH days
+    on a calendar anchored at day 0 (so a date's value does not depend on where a slice starts)
+    and held in between; only returns up to the estimation day are used."""
+    n = rets.shape[1]
+    load = np.empty((len(t_idx), n, k))
+    uniq = np.empty((len(t_idx), n))
+    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for j, t in enumerate(t_idx):
+        est = int(t) - int(t) % CORR_REFRESH
+        if est < CORR_WINDOW - 1:
+            est = int(t)
+        if est not in cache:
+            corr = shrunk_correlation(rets[est - CORR_WINDOW + 1 : est + 1])
+            cache[est] = factor_correlation(corr, k)
+        load[j], uniq[j] = cache[est]
+    return load, uniq
+
+
+def build_allocator_data(
+    md: MarketData,
+    vol_forecast: pd.DataFrame | None = None,
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    n_factors: int = N_FACTORS,
+) -> AllocatorData:
+    """Arrays on every trading day in [start, end] where all risky assets have features,
+    a vol forecast and a full correlation window.
+
+    ``vol_forecast`` is wide (date x ticker, annualised); without it the EWMA vol feature is
+    used (what the model sees before any forecaster exists).
+    """
+    tickers = risky_tickers(md)
+    feats = build_asset_features(md.select([*tickers]))
+    macro = build_macro_features(md).set_index("date")
+    cube = feats.set_index(["date", "ticker"]).loc[:, list(ASSET_FEATURES)]
+    wide = cube.unstack("ticker")
+    rets = md.returns().loc[:, tickers]
+    have_ret = rets.notna().rolling(CORR_WINDOW).sum().eq(CORR_WINDOW).all(axis=1)
+    if vol_forecast is None:
+        vol = wide["ewma_vol"]
+    else:
+        vol = vol_forecast.reindex(columns=tickers).ffill(limit=5)
+    dates = wide.index.intersection(macro.index).intersection(vol.dropna(how="any").index)
+    dates = dates[have_ret.reindex(dates).fillna(False).to_numpy(bool)]
+    dates = dates[wide.reindex(dates).notna().all(axis=1).to_numpy()]
+    if start is not None:
+        dates = dates[dates >= pd.Timestamp(start)]
+    if end is not None:
+        dates = dates[dates <= pd.Timestamp(end)]
+    if len(dates) == 0:
+        raise DataError("no date has features, vol forecasts and a full year of returns for all "
+                        f"of {tickers}")
+    asset_x = np.stack(
+        [wide[f].reindex(index=dates, columns=tickers).to_numpy() for f in ASSET_FEATURES], -1
+    )
+    pos = md.dates.get_indexer(dates)
+    gaps = np.flatnonzero(np.diff(pos) != 1)
+    if len(gaps):
+        raise DataError(
+            f"allocator inputs have a gap after {dates[gaps[0]].date()} (a day without "
+            "features or vol forecasts); holding-period returns need consecutive trading days"
+        )
+    r = rets.fillna(0.0).to_numpy()
+    load, uniq = _factor_arrays(r, pos, n_factors)
+    return AllocatorData(
+        dates=pd.DatetimeIndex(dates),
+        tickers=tickers,
+        asset_x=asset_x.astype(np.float32),
+        macro_x=macro.reindex(dates).to_numpy(np.float32),
+        vol=np.maximum(vol.reindex(index=dates).to_numpy(float), VOL_FLOOR),
+        loadings=load,
+        uniq=uniq,
+        daily_ret=r[pos],
+        rf=md.rf_daily().reindex(dates).fillna(0.0).to_numpy(float),
+        asset_features=tuple(ASSET_FEATURES),
+        macro_features=tuple(macro.columns),
+    )

@@ -1,0 +1,109 @@
+"""Save, load and register allocator artefacts (config JSON + a weights-only state dict)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from riskalloc.allocate.model import AllocatorConfig, RiskAllocator
+from riskalloc.allocate.train import Normaliser, TrainConfig, TrainedAllocator
+from riskalloc.errors import ModelError
+
+KIND = "allocator"
+
+
+def data_hash(*arrays: object) -> str:
+    """A short content hash of the training inputs (for the registry)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(memoryview(torch.as_tensor(a).contiguous().numpy()).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _version(trained: TrainedAllocator) -> str:
+    payload = json.dumps(
+        {
+            "cfg": trained.cfg.to_dict(),
+            "train": trained.train_cfg.to_dict(),
+            "tickers": trained.tickers,
+            "meta": {k: v for k, v in trained.meta.items() if k != "history"},
+        },
+        sort_keys=True,
+    )
+    end = trained.meta.get("train_end", "na").replace("-", "")
+    return f"{KIND}-{end}-{hashlib.sha256(payload.encode()).hexdigest()[:10]}"
+
+
+def save_allocator(trained: TrainedAllocator, root: str | Path) -> Path:
+    """Write ``<root>/allocator/<version>/`` atomically (temp dir, then rename); return it."""
+    version = _version(trained)
+    final = Path(root) / KIND / version
+    if final.is_dir():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=final.parent))
+    try:
+        state = {k: v.detach().cpu() for k, v in trained.model.state_dict().items()}
+        torch.save(state, tmp / "state_dict.pt")
+        config = {
+            "version": version,
+            "kind": KIND,
+            "model": trained.cfg.to_dict(),
+            "train": trained.train_cfg.to_dict(),
+            "tickers": trained.tickers,
+            "normaliser": trained.norm.to_dict(),
+            "meta": trained.meta,
+        }
+        (tmp / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True))
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def load_allocator(path: str | Path) -> TrainedAllocator:
+    """Load an artefact directory; any problem is a :class:`ModelError` naming the file."""
+    p = Path(path)
+    cfg_file, state_file = p / "config.json", p / "state_dict.pt"
+    try:
+        config = json.loads(cfg_file.read_text())
+        mc = AllocatorConfig(**config["model"])
+        tc = TrainConfig(**config["train"])
+        norm = Normaliser.from_dict(config["normaliser"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"cannot read allocator config {cfg_file}: {exc}") from exc
+    try:
+        state = torch.load(state_file, map_location="cpu", weights_only=True)
+        model = RiskAllocator(mc)
+        model.load_state_dict(state)
+    except Exception as exc:
+        raise ModelError(f"cannot load allocator weights {state_file}: {exc}") from exc
+    model.eval()
+    return TrainedAllocator(model, norm, mc, tc, list(config["tickers"]), dict(config["meta"]))
+
+
+def registry_row(trained: TrainedAllocator, path: Path, data_digest: str) -> pd.DataFrame:
+    """One ``model_registry`` row for a saved allocator."""
+    meta = {k: v for k, v in trained.meta.items() if k != "history"}
+    return pd.DataFrame(
+        [
+            {
+                "version": path.name,
+                "kind": KIND,
+                "trained_at": pd.Timestamp(datetime.now(UTC)).tz_localize(None),
+                "train_start": pd.Timestamp(meta.get("train_start")),
+                "train_end": pd.Timestamp(meta.get("train_end")),
+                "data_hash": data_digest,
+                "metrics_json": json.dumps(meta, sort_keys=True),
+            }
+        ]
+    )

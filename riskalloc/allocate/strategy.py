@@ -1,0 +1,121 @@
+"""The ML allocator as a backtest strategy (fit on the past, allocate at each rebalance date).
+
+Ablations are the same strategy with switches off: no regime module, no adaptive risk
+target, fixed equal budgets, and an Uysal-style end-to-end risk budgeting without macro state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from riskalloc.allocate.dataset import AllocatorData, build_allocator_data
+from riskalloc.allocate.model import AllocatorConfig
+from riskalloc.allocate.train import TrainConfig, TrainedAllocator, train_allocator
+from riskalloc.errors import DataError, ModelError
+from riskalloc.market import MarketData
+
+ABLATIONS: dict[str, dict[str, bool]] = {
+    "riskalloc": {},
+    "riskalloc_no_regime": {"use_regime": False},
+    "riskalloc_no_target": {"adaptive_target": False},
+    "riskalloc_equal_budgets": {"learn_budgets": False},
+    "uysal_e2e": {"use_regime": False, "adaptive_target": False, "use_macro": False},
+}
+
+
+@dataclass
+class RiskallocStrategy:
+    """Walk-forward wrapper around :func:`train_allocator`.
+
+    ``vol_forecast`` (wide, annualised) should hold out-of-sample forecasts (each made by a
+    model trained before its date); rows after the data cut are never read. ``precomputed``
+    may hold :class:`AllocatorData` built once on the full history: every row of it depends
+    only on data up to its own date (tested), so slicing it at the cut equals rebuilding.
+    """
+
+    name: str = "riskalloc"
+    vol_forecast: pd.DataFrame | None = None
+    train_cfg: TrainConfig = field(default_factory=TrainConfig)
+    switches: dict[str, bool] | None = None
+    precomputed: AllocatorData | None = None
+    on_fit: Callable[[TrainedAllocator, AllocatorData], None] | None = None
+    trained: TrainedAllocator | None = None
+    risk_measures: tuple[str, ...] = ("variance",)
+
+    def _data(self, md: MarketData) -> AllocatorData:
+        last = md.dates[-1]
+        if self.precomputed is not None and last <= self.precomputed.dates[-1]:
+            hi = self.precomputed.index_of(last)
+            return self.precomputed.slice(0, hi + 1)
+        return build_allocator_data(md, self.vol_forecast)
+
+    def fit(self, md: MarketData) -> None:
+        """Train on everything in ``md`` (already cut at the training end)."""
+        data = self._data(md)
+        sw = ABLATIONS.get(self.name, {}) if self.switches is None else self.switches
+        cfg = AllocatorConfig(len(data.asset_features), len(data.macro_features), **sw)
+        self.trained = train_allocator(data, cfg, self.train_cfg)
+        if self.on_fit is not None:
+            self.on_fit(self.trained, data)
+
+    def weights(self, md: MarketData, dates: pd.DatetimeIndex) -> pd.DataFrame:
+        """Target weights at ``dates`` (rows) for every ticker of ``md``; cash ETF gets 0."""
+        if self.trained is None:
+            raise ModelError(f"strategy {self.name!r}: weights() before fit()")
+        data = self._data(md)
+        missing = [d for d in dates if d not in data.dates]
+        if missing:
+            raise DataError(
+                f"strategy {self.name!r}: no allocator inputs on {missing[0].date()} "
+                f"(and {len(missing) - 1} more dates)"
+            )
+        idx = data.dates.get_indexer(dates)
+        alloc = self.trained.allocate(data, idx)
+        w = pd.DataFrame(
+            alloc.weights.double().cpu().numpy(), index=dates, columns=data.tickers
+        )
+        return w.reindex(columns=md.tickers, fill_value=0.0)
+
+    def with_seed(self, seed: int) -> RiskallocStrategy:
+        """A fresh copy trained with another seed."""
+        return replace(self, train_cfg=replace(self.train_cfg, seed=seed), trained=None)
+
+
+def allocation_frame(
+    trained: TrainedAllocator, data: AllocatorData, idx: np.ndarray, asset_classes: dict[str, str]
+) -> pd.DataFrame:
+    """Long (date, ticker, weight, risk_budget, risk_contribution, exposure, regime) rows."""
+    from riskalloc.allocate.covariance import factor_cov
+    from riskalloc.allocate.risk_budgeting import risk_contributions
+
+    alloc = trained.allocate(data, idx)
+    import torch
+
+    cov = factor_cov(
+        torch.from_numpy(data.vol[idx]),
+        torch.from_numpy(data.loadings[idx]),
+        torch.from_numpy(data.uniq[idx]),
+    )
+    rc = risk_contributions(cov, alloc.rb_weights.double()).numpy()
+    probs = alloc.regime_probs.double().numpy()
+    rows = []
+    for j, t in enumerate(idx):
+        for i, tk in enumerate(data.tickers):
+            rows.append(
+                {
+                    "date": data.dates[t],
+                    "ticker": tk,
+                    "asset_class": asset_classes.get(tk, "other"),
+                    "weight": float(alloc.weights[j, i]),
+                    "risk_budget": float(alloc.budgets[j, i]),
+                    "risk_contribution": float(rc[j, i]),
+                    "exposure": float(alloc.exposure[j]),
+                    "target_vol": float(alloc.target_vol[j]),
+                    "regime": int(np.argmax(probs[j])),
+                }
+            )
+    return pd.DataFrame(rows)
