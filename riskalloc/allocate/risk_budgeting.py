@@ -8,7 +8,7 @@ Route (Spinu 2013; Roncalli 2013): the strictly convex problem
     min_y  f(y) = ½ y'Σy − Σ_i b_i log y_i,   y > 0
 
 has the unique stationary point Σy = b / y, so y_i (Σy)_i = b_i and y'Σy = Σ b = 1; the weights are
-w = y / Σ y. We solve it by damped Newton (Armijo backtracking, fraction-to-boundary) from the
+w = y / Σ y. We solve it by damped Newton (Armijo backtracking) from the
 diagonal solution y_i = √b_i / σ_i, stepping multiplicatively (y ← y ⊙ exp(α d / y)),
 and stop on the residual max_i |y_i (Σy)_i − b_i| ≤ tol, never
 on a fixed iteration count. The solve always runs in float64; outputs come back in the input
@@ -109,6 +109,7 @@ def _newton(
     """
     y = torch.sqrt(b / op.diag())
     y = y / torch.sqrt((y * op.matvec(y)).sum(-1, keepdim=True))  # best scale on the ray
+    f0 = _objective(op, y, b)
     for it in range(max_iter + 1):
         sy = op.matvec(y)
         r = y * sy - b  # the residual and the gradient in x = log y
@@ -119,16 +120,17 @@ def _newton(
         if it == max_iter:
             break
         step = op.solve_h(b / (y * y), -r / y) / y  # Newton direction in log y
-        f0 = _objective(op, y, b)
         slack = 1e-4 * (r * step).sum(-1) + 1e-13 * f0.abs()  # rounding-aware Armijo
         alpha = torch.ones_like(resid)
         for _ in range(60):
             cand = y * torch.exp(alpha.unsqueeze(-1) * step)
-            ok = (_objective(op, cand, b) <= f0 + alpha * slack) | ~active
+            f_cand = _objective(op, cand, b)
+            ok = (f_cand <= f0 + alpha * slack) | ~active
             if bool(ok.all()):
                 break
             alpha = torch.where(ok, alpha, 0.5 * alpha)
         y = torch.where(active.unsqueeze(-1), cand, y)
+        f0 = torch.where(active, f_cand, f0)
     return y, max_iter, resid
 
 
