@@ -223,7 +223,7 @@ def train_allocator(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         model.eval()
         val = _sharpe_path(model, norm, data, val_idx, g_np, grf_np, tc, device)
         history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_sharpe": val})
