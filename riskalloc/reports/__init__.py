@@ -1,1 +1,6 @@
-"""reports stage of riskalloc."""
+"""reports stage of riskalloc: SHAP attributions and regime/SHAP report renderers.
+
+Modules: ``shap_attributions`` (explain, check_local_accuracy, aggregate_by_regime),
+``regime_report``, ``shap_report`` and ``render`` (atomic writes, Markdown/HTML helpers).
+Heavy libraries (shap, matplotlib) are imported only where used.
+"""
