@@ -132,7 +132,7 @@ def query_readonly(db_path: Path, sql: str, params: Sequence[object] = ()) -> pd
         raise WarehouseError(f"no warehouse at {db_path}; run `make run` first")
     try:
         con = duckdb.connect(str(db_path), read_only=True, config={"enable_external_access": False})
-    except duckdb.IOException as exc:
+    except (duckdb.IOException, duckdb.ConnectionException) as exc:
         raise WarehouseLockedError(f"warehouse {db_path} is busy: {exc}") from exc
     try:
         return con.execute(sql, list(params)).df()
@@ -208,6 +208,7 @@ def upsert(
     *,
     now: datetime | None = None,
     fail_after_stage: bool = False,
+    replace: bool = False,
 ) -> UpsertResult:
     """Insert new keys and update changed rows of ``name`` in one transaction.
 
@@ -215,9 +216,13 @@ def upsert(
     same input twice leaves identical tables. The Parquet partitions touched are
     rewritten to temp files inside the transaction and moved into place only after
     the commit; any failure rolls DuckDB back and deletes the temp files.
+    ``replace=True`` also deletes stored keys absent from ``df`` in the same transaction
+    (for small derived tables without year partitions, e.g. ``forecast_eval``).
     ``fail_after_stage`` injects a failure after staging (for tests).
     """
     spec = table_spec(name)
+    if replace and spec.partition_by_year is not None:
+        raise WarehouseError(f"replace=True is only for tables without year partitions ({name!r})")
     now = now or datetime.now(timezone.utc)
     staged: list[parquet.StagedFile] = []
     if parquet.clean_stale_temp(wh.parquet_dir):
@@ -240,14 +245,20 @@ def upsert(
         updated = con.execute(
             f'DELETE FROM "{spec.name}" t USING _ra_stage s WHERE {keys} AND ({differs})'
         ).fetchall()[0][0]
+        removed = 0
+        if replace:
+            removed = con.execute(
+                f'DELETE FROM "{spec.name}" t WHERE NOT EXISTS '
+                f"(SELECT 1 FROM _ra_stage s WHERE {keys})"
+            ).fetchall()[0][0]
         con.execute(
             f'INSERT INTO "{spec.name}" ({collist}) SELECT {collist} FROM _ra_stage s '
             f'WHERE NOT EXISTS (SELECT 1 FROM "{spec.name}" t WHERE {keys})'
         ).fetchall()
         n_after = con.execute(f'SELECT count(*) FROM "{spec.name}"').fetchall()[0][0]
         con.unregister("_ra_stage")
-        if not changed.empty:
-            staged = _stage_parquet(wh, con, spec, changed)
+        if not changed.empty or removed:
+            staged = _stage_parquet(wh, con, spec, changed if not changed.empty else frame)
         if fail_after_stage:
             raise WarehouseError(f"injected failure while writing {spec.name!r}")
         con.execute("COMMIT").fetchall()
@@ -256,7 +267,7 @@ def upsert(
         parquet.discard(staged)
         raise
     parquet.publish(staged)
-    inserted = n_after - n_before + updated
+    inserted = n_after - n_before + updated + removed
     result = UpsertResult(spec.name, inserted - updated, updated, len(frame) - inserted, n_after)
     log.info("upsert %s: %s", spec.name, result)
     return result
@@ -364,6 +375,8 @@ def read_table(
     if not table_exists(con, spec.name):
         raise WarehouseError(f"table {spec.name!r} does not exist yet; materialise it first")
     cols = set(table_columns(con, spec.name))
+    if (start is not None or end is not None) and date_col not in cols:
+        raise SchemaError(f"table {spec.name!r} has no column {date_col!r}")
     clauses, params = [], []
     if start is not None:
         clauses.append(f'"{date_col}" >= ?')

@@ -191,3 +191,23 @@ def test_paths_cannot_escape_the_root(tmp_path):
         resolve_inside(tmp_path, "../outside")
     with pytest.raises(WarehouseError, match="escapes"):
         resolve_inside(tmp_path, "/etc/passwd")
+
+
+def test_replace_drops_stale_keys_atomically(tmp_path):
+    from riskalloc.warehouse.store import Warehouse, read_table, upsert
+
+    wh = Warehouse(tmp_path)
+    first = pd.DataFrame(
+        {"model": ["a", "b"], "period": ["p", "p"], "asset_class": ["all", "all"], "qlike": [1.0, 2.0]}
+    )
+    second = first.iloc[[1]].assign(qlike=3.0)
+    with wh.connect() as con:
+        upsert(wh, con, "forecast_eval", first)
+        res = upsert(wh, con, "forecast_eval", second, replace=True)
+        got = read_table(con, "forecast_eval")
+        assert list(got["model"]) == ["b"] and list(got["qlike"]) == [3.0]
+        assert res.total_rows == 1
+        with pytest.raises(WarehouseError, match="only for tables without year partitions"):
+            upsert(wh, con, "prices", pd.DataFrame(), replace=True)
+    mirror = pd.read_parquet(tmp_path / "parquet" / "forecast_eval")
+    assert list(mirror["model"]) == ["b"]
