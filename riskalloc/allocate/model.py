@@ -115,8 +115,10 @@ class RiskAllocator(nn.Module):
         """Weights for B dates: features (B,n,p), macro (B,q), annualised vols (B,n), factor
         loadings (B,n,k) and uniquenesses (B,n) of the correlation."""
         b, probs = self.budgets(asset_x, macro, torch.log(vol).to(asset_x.dtype))
-        cov = factor_cov(vol, loadings, uniq)
-        w = solve_risk_budgeting(cov, b.to(vol.dtype), check=False)
+        b = b.to(torch.float64)
+        b = b / b.sum(-1, keepdim=True)  # exactly on the simplex in float64 (float32 is ~4e-8 off)
+        cov = factor_cov(vol.to(torch.float64), loadings.to(torch.float64), uniq.to(torch.float64))
+        w = solve_risk_budgeting(cov, b, check=False)
         port_vol = torch.sqrt((w * cov.matvec(w)).sum(-1))
         lo, hi = self.cfg.target_min, self.cfg.target_max
         if self.target is not None:

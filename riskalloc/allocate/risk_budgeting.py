@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from riskalloc.allocate.covariance import FactorCov, check_psd
@@ -47,17 +48,41 @@ def last_solve_info() -> SolveInfo | None:
     return _LAST.get("info")
 
 
-# --- the Newton system --------------------------------------------------------------------
+# --- the Newton system, for two array backends --------------------------------------------
+#
+# The algorithm (``_newton``) is written once against array operators shared by NumPy and torch
+# plus the tiny namespaces below; the covariance operators are per backend. On the CPU the
+# forward solve runs in NumPy (about 5x less per-call overhead than torch for small problems);
+# on a GPU, in torch. Both are tested against each other.
+
+
+class _TorchNS:
+    sqrt, exp, log = torch.sqrt, torch.exp, torch.log
+    where, ones_like = torch.where, torch.ones_like
+
+    @staticmethod
+    def amax(x: torch.Tensor) -> torch.Tensor:
+        return x.amax(-1)
+
+
+class _NumpyNS:
+    sqrt, exp, log, where, ones_like = np.sqrt, np.exp, np.log, np.where, np.ones_like
+
+    @staticmethod
+    def amax(x: np.ndarray) -> np.ndarray:
+        return x.max(-1)
 
 
 class _Dense:
-    """Σ given as a symmetric (B, n, n) matrix."""
+    """Σ given as a symmetric (B, n, n) torch matrix."""
+
+    xp = _TorchNS
 
     def __init__(self, sigma: torch.Tensor) -> None:
         self.sigma = sigma
 
     def matvec(self, y: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("bij,bj->bi", self.sigma, y)
+        return (self.sigma @ y[..., None])[..., 0]
 
     def diag(self) -> torch.Tensor:
         return self.sigma.diagonal(dim1=-2, dim2=-1)
@@ -68,18 +93,21 @@ class _Dense:
         chol, info = torch.linalg.cholesky_ex(h)
         if bool((info != 0).any()):
             raise SolverError("Newton system is not positive definite (is Σ PSD?)")
-        return torch.cholesky_solve(rhs.unsqueeze(-1), chol).squeeze(-1)
+        return torch.cholesky_solve(rhs[..., None], chol)[..., 0]
 
 
 class _Factor:
-    """Σ = F F' + diag(d) with F (B, n, k), d (B, n): Woodbury solves at O(n k²)."""
+    """Σ = F F' + diag(d) with torch F (B, n, k), d (B, n): Woodbury solves at O(n k²)."""
+
+    xp = _TorchNS
 
     def __init__(self, f: torch.Tensor, d: torch.Tensor) -> None:
         self.f, self.d = f, d
+        self.ft = f.transpose(-1, -2)
+        self.eye = torch.eye(f.shape[-1], dtype=f.dtype, device=f.device)
 
     def matvec(self, y: torch.Tensor) -> torch.Tensor:
-        fy = torch.einsum("bnk,bn->bk", self.f, y)
-        return torch.einsum("bnk,bk->bn", self.f, fy) + self.d * y
+        return (self.f @ (self.ft @ y[..., None]))[..., 0] + self.d * y
 
     def diag(self) -> torch.Tensor:
         return (self.f**2).sum(-1) + self.d
@@ -87,50 +115,83 @@ class _Factor:
     def solve_h(self, hdiag: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
         """Solve (D + F F') x = rhs with D = d + hdiag via Woodbury."""
         dinv = 1.0 / (self.d + hdiag)
-        fd = self.f * dinv.unsqueeze(-1)  # D⁻¹F
-        k = self.f.shape[-1]
-        m = torch.eye(k, dtype=self.f.dtype, device=self.f.device) + self.f.transpose(-1, -2) @ fd
-        z = torch.linalg.solve(m, torch.einsum("bnk,bn->bk", fd, rhs))
-        return dinv * rhs - torch.einsum("bnk,bk->bn", fd, z)
+        fd = self.f * dinv[..., None]  # D⁻¹F
+        z = torch.linalg.solve(self.eye + self.ft @ fd, self.ft @ (dinv * rhs)[..., None])
+        return dinv * rhs - (fd @ z)[..., 0]
 
 
-def _objective(op: _Dense | _Factor, y: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (y * op.matvec(y)).sum(-1) - (b * torch.log(y)).sum(-1)
+class _DenseNP(_Dense):
+    """NumPy twin of :class:`_Dense` (CPU forward solves)."""
+
+    xp = _NumpyNS
+
+    def diag(self) -> np.ndarray:
+        return np.diagonal(self.sigma, axis1=-2, axis2=-1)
+
+    def solve_h(self, hdiag: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        h = self.sigma + hdiag[..., None] * np.eye(hdiag.shape[-1])
+        try:
+            return np.linalg.solve(h, rhs[..., None])[..., 0]
+        except np.linalg.LinAlgError as exc:
+            raise SolverError("Newton system is singular (is Σ PSD?)") from exc
 
 
-def _newton(
-    op: _Dense | _Factor, b: torch.Tensor, tol: float, max_iter: int
-) -> tuple[torch.Tensor, int, torch.Tensor]:
+class _FactorNP(_Factor):
+    """NumPy twin of :class:`_Factor`."""
+
+    xp = _NumpyNS
+
+    def __init__(self, f: np.ndarray, d: np.ndarray) -> None:
+        self.f, self.d = f, d
+        self.ft = np.swapaxes(f, -1, -2)
+        self.eye = np.eye(f.shape[-1])
+
+    def solve_h(self, hdiag: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        dinv = 1.0 / (self.d + hdiag)
+        fd = self.f * dinv[..., None]
+        z = np.linalg.solve(self.eye + self.ft @ fd, self.ft @ (dinv * rhs)[..., None])
+        return dinv * rhs - (fd @ z)[..., 0]
+
+
+Op = _Dense | _Factor
+
+
+def _objective(op: Op, y, b):  # y, b: torch or NumPy arrays
+    return 0.5 * (y * op.matvec(y)).sum(-1) - (b * op.xp.log(y)).sum(-1)
+
+
+def _newton(op: Op, b, tol: float, max_iter: int):  # b: torch or NumPy
     """Damped multiplicative Newton on f(y); returns y, iterations and the per-item residual.
 
     The Newton direction d_y = −H⁻¹∇f is applied as y ← y ⊙ exp(α d_y / y): identical to
     Newton near the optimum (quadratic convergence) but y stays positive without a
     fraction-to-boundary rule, which on real covariances cuts iterations from ~10-25 to ~6.
     """
-    y = torch.sqrt(b / op.diag())
-    y = y / torch.sqrt((y * op.matvec(y)).sum(-1, keepdim=True))  # best scale on the ray
+    xp = op.xp
+    y = xp.sqrt(b / op.diag())
+    y = y / xp.sqrt((y * op.matvec(y)).sum(-1))[..., None]  # best scale on the ray
     f0 = _objective(op, y, b)
     for it in range(max_iter + 1):
         sy = op.matvec(y)
         r = y * sy - b  # the residual and the gradient in x = log y
-        resid = r.abs().amax(-1)
+        resid = xp.amax(abs(r))
         active = resid > tol
         if not bool(active.any()):
             return y, it, resid
         if it == max_iter:
             break
         step = op.solve_h(b / (y * y), -r / y) / y  # Newton direction in log y
-        slack = 1e-4 * (r * step).sum(-1) + 1e-13 * f0.abs()  # rounding-aware Armijo
-        alpha = torch.ones_like(resid)
+        slack = 1e-4 * (r * step).sum(-1) + 1e-13 * abs(f0)  # rounding-aware Armijo
+        alpha = xp.ones_like(resid)
         for _ in range(60):
-            cand = y * torch.exp(alpha.unsqueeze(-1) * step)
+            cand = y * xp.exp(alpha[..., None] * step)
             f_cand = _objective(op, cand, b)
             ok = (f_cand <= f0 + alpha * slack) | ~active
             if bool(ok.all()):
                 break
-            alpha = torch.where(ok, alpha, 0.5 * alpha)
-        y = torch.where(active.unsqueeze(-1), cand, y)
-        f0 = torch.where(active, f_cand, f0)
+            alpha = xp.where(ok, alpha, 0.5 * alpha)
+        y = xp.where(active[..., None], cand, y)
+        f0 = xp.where(active, f_cand, f0)
     return y, max_iter, resid
 
 
@@ -143,7 +204,8 @@ class _DenseRB(torch.autograd.Function):
     @staticmethod
     def forward(ctx, sigma, b, tol, max_iter):  # type: ignore[override]
         sym = 0.5 * (sigma + sigma.transpose(-1, -2))
-        y = _solve(_Dense(sym), b, tol, max_iter)
+        op = _DenseNP(sym.detach().numpy()) if _numpy_ok(sym) else _Dense(sym)
+        y = _solve(op, b, tol, max_iter)
         ctx.save_for_backward(sym, b, y)
         return y
 
@@ -160,7 +222,8 @@ class _FactorRB(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, f, d, b, tol, max_iter):  # type: ignore[override]
-        y = _solve(_Factor(f, d), b, tol, max_iter)
+        op = _FactorNP(f.detach().numpy(), d.detach().numpy()) if _numpy_ok(f) else _Factor(f, d)
+        y = _solve(op, b, tol, max_iter)
         ctx.save_for_backward(f, d, b, y)
         return y
 
@@ -174,8 +237,26 @@ class _FactorRB(torch.autograd.Function):
         return gf, -v * y, v / y, None, None
 
 
-def _solve(op: _Dense | _Factor, b: torch.Tensor, tol: float, max_iter: int) -> torch.Tensor:
-    y, it, resid = _newton(op, b, tol, max_iter)
+_BACKEND = {"name": "auto"}
+
+
+def set_backend(name: str) -> None:
+    """Forward-solve backend: "auto" (NumPy on the CPU, torch on a GPU), "numpy" or "torch"."""
+    if name not in ("auto", "numpy", "torch"):
+        raise SolverError(f"unknown solver backend {name!r}")
+    _BACKEND["name"] = name
+
+
+def _numpy_ok(t: torch.Tensor) -> bool:
+    return t.device.type == "cpu" and _BACKEND["name"] != "torch"
+
+
+def _solve(op: Op, b: torch.Tensor, tol: float, max_iter: int) -> torch.Tensor:
+    if op.xp is _NumpyNS:
+        y_np, it, resid_np = _newton(op, b.detach().numpy(), tol, max_iter)
+        y, resid = torch.from_numpy(np.ascontiguousarray(y_np)), torch.from_numpy(resid_np)
+    else:
+        y, it, resid = _newton(op, b, tol, max_iter)
     worst = float(resid.max())
     _LAST["info"] = SolveInfo(iterations=it, residual=worst)
     if not torch.isfinite(y).all() or worst > tol:

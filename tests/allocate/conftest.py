@@ -30,3 +30,13 @@ def real_covs(sample_md: MarketData) -> list[np.ndarray]:
 @pytest.fixture(autouse=True)
 def _one_thread() -> None:
     torch.set_num_threads(1)
+
+
+@pytest.fixture(params=["numpy", "torch"], autouse=False)
+def backend(request):
+    """Run a test with each forward-solve backend (NumPy on the CPU by default, torch on GPUs)."""
+    from riskalloc.allocate.risk_budgeting import set_backend
+
+    set_backend(request.param)
+    yield request.param
+    set_backend("auto")

@@ -46,11 +46,11 @@ def test_outputs_are_valid_allocations():
     a, m, vol, load, uniq = _random_inputs(20)
     with torch.no_grad():
         out = model(a, m, vol, load, uniq)
-    assert torch.allclose(out.budgets.sum(-1), torch.ones(3), atol=1e-6)
+    assert torch.allclose(out.budgets.sum(-1), torch.ones(3, dtype=torch.float64), atol=1e-14)
     assert bool((out.budgets >= 0.2 / 20 - 1e-7).all())  # the floor
     cov = factor_cov(vol, load, uniq)
     rc = risk_contributions(cov, out.rb_weights)
-    assert float((rc - out.budgets.double()).abs().max()) < 1e-7
+    assert float((rc - out.budgets).abs().max()) < 1e-12
     assert bool((out.weights >= 0).all())
     assert torch.allclose(out.weights.sum(-1), out.exposure, atol=1e-12)
     assert bool((out.exposure <= 1 + 1e-12).all())

@@ -22,7 +22,7 @@ def _budgets(n: int, seed: int, kind: str = "random") -> torch.Tensor:
 
 
 @pytest.mark.parametrize("kind", ["equal", "random"])
-def test_float64_risk_contributions_equal_budgets(real_covs, kind):
+def test_float64_risk_contributions_equal_budgets(real_covs, kind, backend):
     for i, cov in enumerate(real_covs):
         sigma = torch.tensor(cov)
         b = _budgets(cov.shape[0], i, kind)
@@ -33,7 +33,7 @@ def test_float64_risk_contributions_equal_budgets(real_covs, kind):
         assert last_solve_info().iterations < 30
 
 
-def test_float32_within_1e_5(real_covs):
+def test_float32_within_1e_5(real_covs, backend):
     for i, cov in enumerate(real_covs):
         sigma = torch.tensor(cov, dtype=torch.float32)
         b = _budgets(cov.shape[0], i).float()
@@ -42,7 +42,7 @@ def test_float32_within_1e_5(real_covs):
         assert float((risk_contributions(sigma, w) - b).abs().max()) <= 1e-5
 
 
-def test_near_singular_covariance(real_covs):
+def test_near_singular_covariance(real_covs, backend):
     """A duplicated asset makes Σ singular up to 1e-12 noise: still exact."""
     cov = real_covs[3]
     n = cov.shape[0]
@@ -57,7 +57,7 @@ def test_near_singular_covariance(real_covs):
     assert float((risk_contributions(sigma, w) - b).abs().max()) <= 1e-10
 
 
-def test_batched_matches_one_by_one(real_covs):
+def test_batched_matches_one_by_one(real_covs, backend):
     cov = torch.tensor(real_covs[1])
     n = cov.shape[0]
     bs = torch.stack([_budgets(n, s) for s in range(4)])
@@ -74,7 +74,7 @@ def test_diagonal_case_has_closed_form():
     torch.testing.assert_close(w, expected / expected.sum(), rtol=1e-12, atol=1e-14)
 
 
-def test_gradcheck_dense():
+def test_gradcheck_dense(backend):
     rng = np.random.default_rng(0)
     a = rng.normal(size=(6, 6))
     sigma = torch.tensor(a @ a.T / 6 + 0.1 * np.eye(6), requires_grad=True)
@@ -86,7 +86,7 @@ def test_gradcheck_dense():
     assert torch.autograd.gradcheck(f, (sigma, logits), eps=1e-6, atol=1e-7)
 
 
-def test_gradcheck_factor_form():
+def test_gradcheck_factor_form(backend):
     rng = np.random.default_rng(1)
     f = torch.tensor(rng.normal(size=(7, 2)) * 0.3, requires_grad=True)
     d = torch.tensor(rng.uniform(0.05, 0.2, size=7), requires_grad=True)
@@ -98,7 +98,7 @@ def test_gradcheck_factor_form():
     assert torch.autograd.gradcheck(g, (f, d, logits), eps=1e-6, atol=1e-7)
 
 
-def test_factor_form_equals_dense(real_covs):
+def test_factor_form_equals_dense(real_covs, backend):
     cov = real_covs[2]
     vol = np.sqrt(np.diag(cov))
     loadings, uniq = factor_correlation(cov / np.outer(vol, vol), k=4)
@@ -170,8 +170,23 @@ def test_nan_covariance_and_zero_variance_are_errors():
         solve_risk_budgeting(torch.diag(torch.tensor([1.0, 0.0], dtype=torch.float64)), b)
 
 
-def test_not_converged_raises_instead_of_garbage(real_covs):
+def test_not_converged_raises_instead_of_garbage(real_covs, backend):
     sigma = torch.tensor(real_covs[3])
     b = _budgets(sigma.shape[0], 5)
     with pytest.raises(NotConvergedError, match="did not converge in 1 Newton steps"):
         solve_risk_budgeting(sigma, b, max_iter=1)
+
+
+def test_numpy_and_torch_backends_agree(real_covs):
+    from riskalloc.allocate.risk_budgeting import set_backend
+
+    sigma = torch.tensor(real_covs[4])
+    b = _budgets(sigma.shape[0], 9)
+    try:
+        set_backend("numpy")
+        w_np = solve_risk_budgeting(sigma, b)
+        set_backend("torch")
+        w_t = solve_risk_budgeting(sigma, b)
+    finally:
+        set_backend("auto")
+    torch.testing.assert_close(w_np, w_t, rtol=1e-12, atol=1e-15)
