@@ -18,9 +18,22 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+WEIGHTS_RANGE ?= 2017-01-03...2022-12-30
+
 run: install  ## materialise the whole asset graph on the bundled data
 	mkdir -p $(DAGSTER_HOME)
 	$(VENV)/bin/dagster job execute -m pipelines.definitions -j main_job
+	# target weights for every trading day out of sample, as one single-run backfill
+	$(VENV)/bin/dagster asset materialize -m pipelines.definitions \
+		--select target_weights --partition-range $(WEIGHTS_RANGE)
+
+backtest-grid: install  ## the robustness grid (after make run): costs x rebalancing x risk x seeds
+	$(PY) scripts/backtest_grid.py
+
+benchmarks: install  ## performance benchmarks (print tables, write benchmarks/results/*.json)
+	$(PY) benchmarks/allocator.py
+	$(PY) benchmarks/forecaster.py
+	$(PY) benchmarks/pipeline.py
 
 test: install  ## the test suite (offline)
 	$(PY) -m pytest -q

@@ -1,10 +1,13 @@
 """Asset checks: thin wrappers around the pure ``riskalloc.quality`` functions."""
 
-
 import dagster as dg
+import numpy as np
+import pandas as pd
 
 from pipelines.resources import SourceResource, WarehouseResource
 from riskalloc import quality
+from riskalloc.allocate.publish import validate_target_weights
+from riskalloc.errors import PublishError
 from riskalloc.quality import CheckOutcome
 from riskalloc.warehouse import read_table
 
@@ -54,9 +57,7 @@ def prices_plausible_moves(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset="prices", blocking=True, description="Every universe ticker present.")
-def prices_complete(
-    warehouse: WarehouseResource, source: SourceResource
-) -> dg.AssetCheckResult:
+def prices_complete(warehouse: WarehouseResource, source: SourceResource) -> dg.AssetCheckResult:
     """A ticker missing from the warehouse would silently drop out of the portfolio."""
     return _result(quality.check_present(_prices(warehouse), source.universe().tickers))
 
@@ -96,4 +97,77 @@ INGEST_CHECKS = [
     macro_not_stale,
     macro_point_in_time,
     macro_complete,
+]
+
+
+# --- downstream checks ----------------------------------------------------------------------
+
+
+def _table(warehouse: WarehouseResource, name: str):
+    with warehouse.get_connection() as con:
+        return read_table(con, name)
+
+
+@dg.asset_check(asset="features", blocking=True, description="No NaN/inf feature values.")
+def features_finite(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Warm-up rows are dropped upstream, so any NaN here is a bug or bad data."""
+    f = _table(warehouse, "features")
+    num = f.select_dtypes("number")
+    bad = f.loc[~np.isfinite(num.to_numpy(float)).all(axis=1)]
+    return _result(
+        CheckOutcome(
+            "features_finite", bad.empty, f"{len(bad)} feature rows with NaN/inf", rows=bad.head(20)
+        )
+    )
+
+
+@dg.asset_check(asset="features", blocking=True, description="Every risky asset has features.")
+def features_cover_universe(
+    warehouse: WarehouseResource, source: SourceResource
+) -> dg.AssetCheckResult:
+    """An asset without features would silently leave the allocation."""
+    f = _table(warehouse, "features")
+    missing = sorted(set(source.universe().tickers) - set(f["ticker"]))
+    rows = pd.DataFrame({"ticker": missing})
+    return _result(
+        CheckOutcome(
+            "features_cover", not missing, f"tickers without features: {missing}", rows=rows
+        )
+    )
+
+
+@dg.asset_check(asset="vol_forecasts", blocking=True, description="Forecasts finite and > 0.")
+def vol_forecasts_positive(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """A zero or NaN vol forecast would break the covariance."""
+    f = _table(warehouse, "vol_forecasts")
+    bad = f.loc[~(np.isfinite(f["forecast_vol"]) & (f["forecast_vol"] > 0))]
+    return _result(
+        CheckOutcome("vol_positive", bad.empty, f"{len(bad)} invalid forecasts", rows=bad.head(20))
+    )
+
+
+@dg.asset_check(
+    asset="target_weights",
+    blocking=True,
+    description="Weights ≥ 0, sum = exposure ≤ 1, risk contributions = budgets, known tickers.",
+)
+def target_weights_valid(
+    warehouse: WarehouseResource, source: SourceResource
+) -> dg.AssetCheckResult:
+    """Re-validates everything published (the asset refuses to publish invalid weights)."""
+    w = _table(warehouse, "target_weights")
+    try:
+        validate_target_weights(w, source.universe().tickers)
+    except PublishError as exc:
+        return _result(CheckOutcome("target_weights", False, str(exc)))
+    return _result(
+        CheckOutcome("target_weights", True, f"{len(w)} rows on {w['date'].nunique()} dates valid")
+    )
+
+
+DOWNSTREAM_CHECKS = [
+    features_finite,
+    features_cover_universe,
+    vol_forecasts_positive,
+    target_weights_valid,
 ]

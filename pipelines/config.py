@@ -14,3 +14,37 @@ class IngestConfig(dg.Config):
     incremental: bool = Field(
         True, description="Fetch only dates after the last stored one (with a small overlap)."
     )
+
+
+class ForecasterConfig(dg.Config):
+    """Walk-forward settings of the volatility forecaster."""
+
+    start: str = Field("2010-01-01", description="First forecast date (yearly folds from here).")
+    seed: int = Field(0, description="Seed of the LSTM.")
+    max_epochs: int = Field(8, description="LSTM epochs per fold (early stopping on validation).")
+
+
+class AllocatorTrainConfig(dg.Config):
+    """Training settings of the production allocator."""
+
+    seed: int = Field(0, description="Seed of the allocator.")
+    epochs: int = Field(20, description="Maximum epochs (early stopping on validation).")
+
+
+class BacktestConfig(dg.Config):
+    """The headline walk-forward evaluation."""
+
+    start: str = Field("2017-01-01", description="First out-of-sample date.")
+    end: str = Field("2022-12-31", description="Last out-of-sample date.")
+    cost_bps: float = Field(10.0, description="Transaction cost in bps of turnover.")
+    rebalance: str = Field("weekly", description="daily | weekly | monthly")
+    seed: int = Field(0, description="Seed of the learned strategies.")
+    ablations: bool = Field(True, description="Also run the ablations of riskalloc.")
+    epochs: int = Field(20, description="Allocator epochs per fold (early stopping).")
+
+
+class ShapConfig(dg.Config):
+    """Which allocations to explain."""
+
+    start: str = Field("2017-01-01", description="First date explained (month ends).")
+    nsamples: int = Field(400, description="Model evaluations per explained date.")

@@ -139,3 +139,13 @@ def build_allocator_data(
         asset_features=tuple(ASSET_FEATURES),
         macro_features=tuple(macro.columns),
     )
+
+
+def forecast_wide(vol_forecasts: pd.DataFrame, model: str = "lstm") -> pd.DataFrame:
+    """Wide (date x ticker) annualised forecasts of one model from ``vol_forecasts`` rows."""
+    rows = vol_forecasts.loc[vol_forecasts["model"] == model]
+    if rows.empty:
+        raise DataError(f"no {model!r} volatility forecasts; materialise vol_forecaster first")
+    wide = rows.pivot_table(index="date", columns="ticker", values="forecast_vol", aggfunc="last")
+    wide.index = pd.DatetimeIndex(pd.to_datetime(wide.index), name="date")
+    return wide.sort_index()

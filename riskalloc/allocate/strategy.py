@@ -44,7 +44,8 @@ class RiskallocStrategy:
     precomputed: AllocatorData | None = None
     on_fit: Callable[[TrainedAllocator, AllocatorData], None] | None = None
     trained: TrainedAllocator | None = None
-    risk_measures: tuple[str, ...] = ("variance",)
+    risk_measures: tuple[str, ...] = ("variance", "cvar")
+    cache: dict | None = None  # shared by the factories of one grid: (name, seed, end) -> model
 
     def _data(self, md: MarketData) -> AllocatorData:
         last = md.dates[-1]
@@ -58,7 +59,13 @@ class RiskallocStrategy:
         data = self._data(md)
         sw = ABLATIONS.get(self.name, {}) if self.switches is None else self.switches
         cfg = AllocatorConfig(len(data.asset_features), len(data.macro_features), **sw)
+        key = (self.name, self.train_cfg, str(data.dates[-1].date()))
+        if self.cache is not None and key in self.cache:
+            self.trained = self.cache[key]  # same data, config and seed: the same model
+            return
         self.trained = train_allocator(data, cfg, self.train_cfg)
+        if self.cache is not None:
+            self.cache[key] = self.trained
         if self.on_fit is not None:
             self.on_fit(self.trained, data)
 

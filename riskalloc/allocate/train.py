@@ -4,7 +4,8 @@ Samples are blocks of L consecutive rebalances h days apart. For each block the 
 
     −Sharpe(excess returns net of costs) + λ_dd · max drawdown + λ_to · mean turnover,
 
-(or −mean + λ_var · variance with ``objective="mean_var"``). Only decisions whose h-day outcome
+(or −mean / CVaR₉₅ with ``objective="starr"``, the CVaR-based alternative, or
+−mean + λ_var · variance with ``objective="mean_var"``). Only decisions whose h-day outcome
 is complete before the training end are used; the last ``val_days`` of that window (purged by
 h days) drive early stopping on the validation Sharpe.
 """
@@ -38,7 +39,7 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     cost_bps: float = 10.0
-    objective: str = "sharpe"  # or "mean_var"
+    objective: str = "sharpe"  # "sharpe", "starr" (mean / CVaR 95 %) or "mean_var"
     lam_var: float = 5.0
     lam_dd: float = 1.0
     lam_turnover: float = 0.05
@@ -150,6 +151,10 @@ def block_loss(
     mdd = (1 - wealth / peak).amax(1)
     if cfg.objective == "sharpe":
         risk_adj = ex.mean(1) / (ex.std(1) + 1e-4)
+    elif cfg.objective == "starr":
+        k = max(1, round(0.05 * ex.shape[1]))
+        cvar = (-ex).topk(k, dim=1).values.mean(1)  # mean of the worst 5 % of holding returns
+        risk_adj = ex.mean(1) / (cvar.clamp_min(0.0) + 1e-3)
     elif cfg.objective == "mean_var":
         risk_adj = ex.mean(1) - cfg.lam_var * ex.var(1)
     else:

@@ -114,6 +114,18 @@ TABLES: dict[str, TableSpec] = {
             partition_by_year=None,
             doc="Backtest metrics per strategy, period and setting.",
         ),
+        TableSpec(
+            "stress_drawdowns",
+            ("strategy", "period", "cost_bps", "rebalance", "seed"),
+            partition_by_year=None,
+            doc="Max drawdown per stress window against ERC.",
+        ),
+        TableSpec(
+            "covid_exposure_cut",
+            ("strategy", "cost_bps", "rebalance", "seed"),
+            partition_by_year=None,
+            doc="When each strategy began cutting equity exposure before the COVID trough.",
+        ),
     )
 }
 

@@ -1,0 +1,123 @@
+"""Allocation assets: the production allocator and the daily, published target weights."""
+
+import dagster as dg
+import pandas as pd
+
+from pipelines.config import AllocatorTrainConfig
+from pipelines.metadata import date_range, table_preview
+from pipelines.resources import SourceResource, WarehouseResource
+from riskalloc.allocate.daily import target_weights_for
+from riskalloc.allocate.dataset import build_allocator_data, forecast_wide
+from riskalloc.allocate.publish import validate_target_weights
+from riskalloc.allocate.registry import data_hash, registry_row, save_allocator
+from riskalloc.allocate.train import TrainConfig, train_allocator
+from riskalloc.quality.calendar import trading_days
+from riskalloc.warehouse.market import load_market_data
+from riskalloc.warehouse.store import read_table, upsert
+
+# Weekday partitions (holidays produce no rows); the current day is included once it closes.
+WEEKDAYS = dg.TimeWindowPartitionsDefinition(
+    cron_schedule="0 0 * * 1-5",
+    start="2000-01-03",
+    fmt="%Y-%m-%d",
+    timezone="America/New_York",
+    end_offset=1,
+)
+
+
+def _allocator_inputs(source: SourceResource, warehouse: WarehouseResource, end=None):
+    with warehouse.get_connection() as con:
+        md = load_market_data(con, source.universe(), end)
+        vols = read_table(con, "vol_forecasts", where={"model": "lstm"})
+    return md, build_allocator_data(md, forecast_wide(vols))
+
+
+@dg.asset(group_name="allocate", deps=["vol_forecasts"], kinds={"pytorch", "duckdb"})
+def allocator(
+    context: dg.AssetExecutionContext,
+    config: AllocatorTrainConfig,
+    source: SourceResource,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    """The production allocator, trained end to end on all history up to the newest date
+    (used for dates after it; earlier dates use the walk-forward fold models)."""
+    wh = warehouse.warehouse()
+    _, data = _allocator_inputs(source, warehouse)
+    trained = train_allocator(
+        data, train_cfg=TrainConfig(seed=config.seed, epochs=config.epochs), progress=True
+    )
+    path = save_allocator(trained, wh.models_dir)
+    row = registry_row(trained, path, data_hash(data.asset_x, data.vol, data.macro_x))
+    with warehouse.get_connection() as con:
+        upsert(wh, con, "model_registry", row)
+    hist = pd.DataFrame(trained.meta["history"])
+    context.log.info("allocator %s: validation Sharpe %.3f", path.name, trained.meta["val_sharpe"])
+    return dg.MaterializeResult(
+        metadata={
+            "version": path.name,
+            "train_window": f"{trained.meta['train_start']} .. {trained.meta['train_end']}",
+            "validation_from": trained.meta["val_start"],
+            "val_sharpe": float(trained.meta["val_sharpe"]),
+            "history": table_preview(hist, limit=50),
+        }
+    )
+
+
+@dg.asset(
+    group_name="allocate",
+    deps=["allocator", "backtest"],
+    partitions_def=WEEKDAYS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"duckdb"},
+)
+def target_weights(
+    context: dg.AssetExecutionContext, source: SourceResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Daily target weights, budgets, risk contributions, exposure and regime per ticker, from
+    the allocator trained most recently before each date; validated before publishing."""
+    window = context.partition_time_window
+    lo, hi = pd.Timestamp(window.start.date()), pd.Timestamp(window.end.date()) - pd.Timedelta(
+        days=1
+    )
+    days = trading_days(lo, hi)
+    if len(days) == 0:
+        context.log.info("no trading day in %s .. %s", lo.date(), hi.date())
+        return dg.MaterializeResult(metadata={"published_rows": 0, "trading_days": 0})
+    universe = source.universe()
+    md, data = _allocator_inputs(source, warehouse, hi)
+    with warehouse.get_connection() as con:
+        registry = read_table(con, "model_registry", where={"kind": "allocator"})
+    df, skipped = target_weights_for(
+        pd.DatetimeIndex(days), data, registry, warehouse.warehouse().models_dir,
+        md.asset_classes,
+    )
+    if skipped:
+        context.log.warning(
+            "%d trading days skipped (no inputs or no model trained before them), e.g. %s",
+            len(skipped), skipped[0].date(),
+        )
+    if df.empty:
+        return dg.MaterializeResult(
+            metadata={"published_rows": 0, "skipped_days": len(skipped)}
+        )
+    validate_target_weights(df, universe.tickers)  # raises: nothing is published
+    with warehouse.get_connection() as con:
+        res = upsert(warehouse.warehouse(), con, "target_weights", df)
+    last = df.loc[df["date"] == df["date"].max()]
+    by_class = last.groupby("asset_class")["weight"].sum().rename("weight").reset_index()
+    return dg.MaterializeResult(
+        metadata={
+            "published_rows": len(df),
+            "rows_changed": res.inserted + res.updated,
+            "skipped_days": len(skipped),
+            "date_range": date_range(df["date"].min(), df["date"].max()),
+            "exposure_last": float(last["exposure"].iloc[0]),
+            "exposure_by_class_last": table_preview(by_class, limit=10),
+            "weights_last": table_preview(
+                last.sort_values("weight", ascending=False)[
+                    ["ticker", "weight", "risk_budget", "risk_contribution"]
+                ],
+                limit=40,
+            ),
+        }
+    )

@@ -1,0 +1,124 @@
+"""Forecast assets: the walk-forward LSTM and baselines, daily forecasts, and their evaluation."""
+
+import time
+
+import dagster as dg
+import pandas as pd
+
+from pipelines.config import ForecasterConfig
+from pipelines.metadata import date_range, table_preview
+from pipelines.resources import SourceResource, WarehouseResource
+from riskalloc.errors import ModelError
+from riskalloc.forecast.evaluate import evaluate_forecasts
+from riskalloc.forecast.lstm import LSTMConfig
+from riskalloc.forecast.registry import data_hash, load_model, registry_row, save_model
+from riskalloc.forecast.walkforward import forecast_latest, walk_forward_forecasts
+from riskalloc.warehouse.market import load_market_data
+from riskalloc.warehouse.store import read_table, upsert
+
+
+@dg.asset(group_name="forecast", deps=["features", "macro_features"], kinds={"pytorch", "duckdb"})
+def vol_forecaster(
+    context: dg.AssetExecutionContext,
+    config: ForecasterConfig,
+    source: SourceResource,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    """Yearly expanding-window retrains of the LSTM (and EWMA, GARCH, HAR) with their
+    out-of-sample forecasts; every fold's LSTM is saved and registered."""
+    wh = warehouse.warehouse()
+    with warehouse.get_connection() as con:
+        md = load_market_data(con, source.universe())
+    versions: list[str] = []
+    timings: list[dict] = []
+    clock = [time.perf_counter()]
+
+    def on_fold(fold, trained) -> None:
+        cut = pd.Timestamp(trained.meta.get("train_end", md.dates[-1]))
+        extra = {"data_hash": data_hash(md, cut), "fold": fold.name}
+        metrics = {"best_val_loss": min((h["val_loss"] for h in trained.history), default=None)}
+        versions.append(save_model(trained, extra, metrics, wh.models_dir))
+        now = time.perf_counter()
+        timings.append({"fold": fold.name, "seconds": round(now - clock[0], 1)})
+        clock[0] = now
+        context.log.info("forecaster fold %s trained (%s)", fold.name, versions[-1])
+
+    forecasts = walk_forward_forecasts(
+        md, start=config.start, end=str(md.dates[-1].date()), seed=config.seed,
+        lstm_config=LSTMConfig(max_epochs=config.max_epochs, seed=config.seed),
+        on_fold_model=on_fold,
+    )
+    registry = pd.DataFrame([registry_row(v, wh.models_dir) for v in versions])
+    with warehouse.get_connection() as con:
+        res = upsert(wh, con, "vol_forecasts", forecasts)
+        if not registry.empty:
+            upsert(wh, con, "model_registry", registry)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": res.total_rows,
+            "models": ", ".join(sorted(forecasts["model"].unique())),
+            "folds": len(versions),
+            "lstm_versions": ", ".join(versions),
+            "fold_seconds": table_preview(pd.DataFrame(timings), limit=50),
+            "date_range": date_range(forecasts["date"].min(), forecasts["date"].max()),
+        }
+    )
+
+
+@dg.asset(group_name="forecast", deps=["vol_forecaster"], kinds={"pytorch", "duckdb"})
+def vol_forecasts(
+    context: dg.AssetExecutionContext, source: SourceResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Extends the LSTM forecasts to the newest dates with the latest registered forecaster."""
+    wh = warehouse.warehouse()
+    with warehouse.get_connection() as con:
+        md = load_market_data(con, source.universe())
+        reg = read_table(con, "model_registry", where={"kind": "forecaster"})
+        have = con.execute(
+            "SELECT max(date) FROM vol_forecasts WHERE model = 'lstm'"
+        ).fetchall()[0][0]
+    if reg.empty:
+        raise ModelError("no registered forecaster; materialise vol_forecaster first")
+    latest = reg.sort_values(["train_end", "trained_at"]).iloc[-1]
+    new_dates = md.dates[md.dates > pd.Timestamp(have)] if have is not None else md.dates[-1:]
+    if len(new_dates) == 0:
+        context.log.info("LSTM forecasts already reach %s", pd.Timestamp(have).date())
+        return dg.MaterializeResult(
+            metadata={"new_dates": 0, "up_to": str(pd.Timestamp(have).date()),
+                      "model_version": str(latest["version"])}
+        )
+    trained = load_model(wh.models_dir / "forecaster" / str(latest["version"]))
+    rows = [forecast_latest(md, trained, d) for d in new_dates]
+    df = pd.concat(rows, ignore_index=True)
+    df["model"] = "lstm"
+    df["target_vol"] = float("nan")
+    df["fold"] = "live"
+    df["model_version"] = str(latest["version"])
+    with warehouse.get_connection() as con:
+        res = upsert(wh, con, "vol_forecasts", df)
+    return dg.MaterializeResult(
+        metadata={
+            "new_dates": len(new_dates),
+            "rows_changed": res.inserted + res.updated,
+            "model_version": str(latest["version"]),
+            "preview": table_preview(df.tail(10)),
+        }
+    )
+
+
+@dg.asset(group_name="forecast", deps=["vol_forecasts"], kinds={"duckdb"})
+def forecast_evaluation(
+    context: dg.AssetExecutionContext, source: SourceResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """QLIKE, RMSE of log vol, Mincer-Zarnowitz R² and Diebold-Mariano tests, per period and
+    asset class (validation 2012-2016, out of sample 2017-2022)."""
+    wh = warehouse.warehouse()
+    with warehouse.get_connection() as con:
+        df = read_table(con, "vol_forecasts")
+    ev = evaluate_forecasts(df, source.universe().asset_classes())
+    with warehouse.get_connection() as con:
+        upsert(wh, con, "forecast_eval", ev, replace=True)  # a pure function of the forecasts
+    head = ev.loc[ev["asset_class"] == "all", ["model", "period", "qlike", "rmse_log", "mz_r2"]]
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": len(ev), "evaluation": table_preview(head, limit=20)}
+    )

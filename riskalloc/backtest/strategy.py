@@ -1,0 +1,87 @@
+"""The Strategy protocol every allocator implements, and the shared look-back machinery.
+
+The cash ETF (``md.cash``) is left out of risky universes by default: cash is modelled by the
+risk-free rate on the part of the portfolio that is not invested (1 − sum of weights).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from riskalloc.market import TRADING_DAYS, MarketData
+
+LOOKBACK = TRADING_DAYS
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """Fit on the past, then give target weights decided at the close of each date."""
+
+    name: str
+
+    def fit(self, md: MarketData) -> None:
+        """Learn from ``md`` (already cut at the training end: no future rows)."""
+
+    def weights(self, md: MarketData, dates: pd.DatetimeIndex) -> pd.DataFrame:
+        """Rows = ``dates``, columns = ``md.tickers``; sum ≤ 1 (rest cash), 0 for unpriced."""
+
+
+def risky_tickers(md: MarketData, exclude_cash: bool = True) -> list[str]:
+    """Tickers a strategy may hold: all but the cash ETF unless ``exclude_cash`` is False."""
+    return [t for t in md.tickers if not (exclude_cash and t == md.cash)]
+
+
+def eligible_window(
+    returns: pd.DataFrame, date: pd.Timestamp, lookback: int = LOOKBACK
+) -> pd.DataFrame:
+    """The last ``lookback`` daily returns dated ≤ ``date`` of assets with none missing.
+
+    Empty (no columns) when fewer than ``lookback`` rows exist: only assets with a full
+    look-back are eligible.
+    """
+    past = returns.loc[returns.index <= date].tail(lookback)
+    if len(past) < lookback:
+        return past.iloc[:, :0]
+    return past.loc[:, past.notna().all(axis=0).to_numpy()]
+
+
+class LookbackStrategy:
+    """Base of the rolling-window baselines: nothing to fit, one allocation per date.
+
+    Subclasses implement :meth:`allocate` on a (lookback × eligible assets) window and return
+    weights summing to 1 over those assets.
+    """
+
+    name = "lookback"
+    risk_measures: tuple[str, ...] = ("none",)
+    stochastic = False
+
+    def __init__(self, lookback: int = LOOKBACK, exclude_cash: bool = True) -> None:
+        self.lookback = lookback
+        self.exclude_cash = exclude_cash
+
+    def fit(self, md: MarketData) -> None:
+        """Rolling-window rules learn nothing ahead of time."""
+
+    def allocate(self, window: pd.DataFrame) -> np.ndarray:
+        """Fully invested long-only weights for the window's columns."""
+        raise NotImplementedError
+
+    def weights(self, md: MarketData, dates: Iterable[pd.Timestamp]) -> pd.DataFrame:
+        """One allocation per date from the trailing window of eligible assets."""
+        idx = pd.DatetimeIndex(list(dates), name="date")
+        risky = risky_tickers(md, self.exclude_cash)
+        rets = md.returns().loc[:, risky]
+        out = pd.DataFrame(0.0, index=idx, columns=md.tickers)
+        for d in idx:
+            win = eligible_window(rets, d, self.lookback)
+            if win.shape[1] == 0:
+                continue
+            w = np.clip(np.asarray(self.allocate(win), dtype=float), 0.0, None)
+            if w.sum() > 0:
+                out.loc[d, win.columns] = w / w.sum()
+        return out

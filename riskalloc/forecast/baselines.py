@@ -1,0 +1,67 @@
+"""Baseline vol forecasters on the same targets: EWMA, GARCH(1,1) via ``arch``, HAR-RV."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from arch import arch_model
+
+from riskalloc.features.asset import EWMA_LAMBDA, ewma_vol
+from riskalloc.forecast.targets import log_vol
+from riskalloc.market import TRADING_DAYS
+
+HAR_COLUMNS = ("rv_1", "rv_5", "rv_21")
+
+
+def ewma_forecast(log_ret: pd.DataFrame, lam: float = EWMA_LAMBDA) -> pd.DataFrame:
+    """EWMA vol at t (uses r_t), held flat as the forecast of the next h days' vol."""
+    return ewma_vol(log_ret, lam)
+
+
+def garch_fit(train_ret: pd.Series) -> pd.Series:
+    """Fit zero-mean GARCH(1,1) on percent log returns (``rescale=False``); return the params."""
+    y = 100.0 * train_ret.dropna()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = arch_model(y, mean="Zero", vol="GARCH", p=1, q=1, rescale=False).fit(disp="off")
+    return res.params
+
+
+def garch_forecast(
+    ret: pd.Series, params: pd.Series, start: pd.Timestamp, horizon: int
+) -> pd.Series:
+    """Annualised vol forecast of the next ``horizon`` days for every date >= ``start``.
+
+    The fitted ``params`` are fixed and the model filters the whole history, so the forecast
+    at t uses returns <= t only; the h-step forecast is the mean variance over t+1..t+h.
+    """
+    y = 100.0 * ret.dropna()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fixed = arch_model(y, mean="Zero", vol="GARCH", p=1, q=1, rescale=False).fix(params)
+        fc = fixed.forecast(horizon=horizon, start=start, reindex=False)
+    avg_var = fc.variance.mean(axis=1)
+    return np.sqrt(TRADING_DAYS * avg_var) / 100.0
+
+
+def har_design(log_ret: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Log realised vols over 1, 5 and 21 days (annualised, floored) as HAR regressors."""
+    sq = log_ret**2
+    return {
+        f"rv_{k}": log_vol(np.sqrt(TRADING_DAYS * sq.rolling(k, min_periods=k).mean()))
+        for k in (1, 5, 21)
+    }
+
+
+def har_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """OLS of log RV_{t+h} on [1, log RV_d, log RV_w, log RV_m]; returns 4 coefficients."""
+    design = np.column_stack([np.ones(len(x)), x])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    return coef
+
+
+def har_predict(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Predicted log vol from HAR coefficients."""
+    return coef[0] + x @ coef[1:]

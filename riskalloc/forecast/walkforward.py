@@ -1,0 +1,212 @@
+"""Yearly walk-forward forecasts of next-h-day vol for the LSTM and the baselines.
+
+Every model used inside a fold is fitted on data whose targets were fully known before the
+fold's first day: training labels end h trading days before it (no overlap look-ahead).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from riskalloc.errors import ConfigError, DataError
+from riskalloc.features.asset import log_returns
+from riskalloc.forecast.baselines import (
+    ewma_forecast,
+    garch_fit,
+    garch_forecast,
+    har_design,
+    har_fit,
+    har_predict,
+)
+from riskalloc.forecast.lstm import LSTMConfig, TrainedLSTM, predict_lstm, train_lstm
+from riskalloc.forecast.panel import Panel, build_panel
+from riskalloc.forecast.targets import HORIZON
+from riskalloc.market import MarketData
+
+log = logging.getLogger(__name__)
+
+MODELS = ("lstm", "ewma", "garch", "har")
+HAR_MIN_ROWS = 100
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One walk-forward fold: forecast dates [start, end]; training labels end at ``label_end``."""
+
+    name: str
+    start: int  # index into the trading-day grid
+    end: int
+    label_end: int  # last date whose h-day target is complete before ``start``
+
+
+def fold_plan(
+    dates: pd.DatetimeIndex, start: str, end: str, retrain: str = "yearly",
+    horizon: int = HORIZON,
+) -> list[Fold]:
+    """Yearly folds inside [start, end]; label_end = start - 1 - h (targets need t+1..t+h)."""
+    if retrain != "yearly":
+        raise ConfigError(f"retrain={retrain!r} is not supported; use 'yearly'")
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+    folds = []
+    for year in range(lo.year, hi.year + 1):
+        mask = (dates >= max(lo, pd.Timestamp(year, 1, 1))) & (
+            dates <= min(hi, pd.Timestamp(year, 12, 31))
+        )
+        idx = np.flatnonzero(mask)
+        if len(idx) == 0:
+            continue
+        s = int(idx[0])
+        if s - 1 - horizon < 0:
+            raise DataError(f"fold {year} starts at {dates[s].date()} with no history before it")
+        folds.append(Fold(str(year), s, int(idx[-1]), s - 1 - horizon))
+    return folds
+
+
+def _version(model: str, fold: str, payload: dict) -> str:
+    """Deterministic model version: model, fold and a short hash of its settings."""
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{model}-{fold}-{digest[:8]}"
+
+
+def _long(panel: Panel, fold: Fold, model: str, vol: np.ndarray, version: str) -> pd.DataFrame:
+    """Fold forecasts (assets, dates) -> long rows, NaN forecasts dropped."""
+    dates = panel.dates[fold.start : fold.end + 1]
+    n_a, n_d = vol.shape
+    df = pd.DataFrame({
+        "date": np.tile(dates.to_numpy(), n_a),
+        "ticker": np.repeat(np.asarray(panel.tickers, dtype=object), n_d),
+        "model": model,
+        "forecast_vol": vol.reshape(-1),
+        "target_vol": panel.target_vol[:, fold.start : fold.end + 1].reshape(-1),
+        "fold": fold.name,
+        "model_version": version,
+    })
+    return df.loc[np.isfinite(df["forecast_vol"].to_numpy())]
+
+
+def _ewma_fold(panel: Panel, ewma: pd.DataFrame, fold: Fold) -> np.ndarray:
+    """EWMA (lambda 0.94) vol at each fold date (uses returns up to and including t)."""
+    return ewma.to_numpy().T[:, fold.start : fold.end + 1]
+
+
+def _garch_fold(panel: Panel, log_ret: pd.DataFrame, fold: Fold) -> np.ndarray:
+    """Per-asset GARCH(1,1) fitted on returns before the fold, filtered through the fold."""
+    out = np.full((len(panel.tickers), fold.end - fold.start + 1), np.nan)
+    start, end = panel.dates[fold.start], panel.dates[fold.end]
+    for i, t in enumerate(panel.tickers):
+        train = log_ret[t].loc[: panel.dates[fold.start - 1]].dropna()
+        if len(train) < 252:
+            continue
+        try:
+            params = garch_fit(train)
+            fc = garch_forecast(log_ret[t].loc[:end], params, start, panel.horizon)
+        except (ValueError, np.linalg.LinAlgError):
+            continue
+        out[i] = fc.reindex(panel.dates[fold.start : fold.end + 1]).to_numpy()
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def _har_fold(panel: Panel, har_x: np.ndarray, fold: Fold) -> np.ndarray:
+    """Per-asset HAR-RV fitted on labels known before the fold (pooled fit for short histories)."""
+    lo, hi = 0, fold.label_end
+    x_tr, y_tr = har_x[:, lo : hi + 1], panel.target[:, lo : hi + 1]
+    ok = np.isfinite(x_tr).all(axis=2) & np.isfinite(y_tr)
+    pooled = har_fit(x_tr[ok], y_tr[ok])
+    out = np.full((len(panel.tickers), fold.end - fold.start + 1), np.nan)
+    for i in range(len(panel.tickers)):
+        coef = har_fit(x_tr[i][ok[i]], y_tr[i][ok[i]]) if ok[i].sum() >= HAR_MIN_ROWS else pooled
+        out[i] = np.exp(har_predict(coef, har_x[i, fold.start : fold.end + 1]))
+    return out
+
+
+def walk_forward_forecasts(
+    md: MarketData,
+    start: str = "2012-01-01",
+    end: str = "2022-12-31",
+    retrain: str = "yearly",
+    horizon: int = HORIZON,
+    seed: int = 0,
+    models: tuple[str, ...] = MODELS,
+    lstm_config: LSTMConfig | None = None,
+    on_fold_model: Callable[[Fold, TrainedLSTM], None] | None = None,
+) -> pd.DataFrame:
+    """Long frame (date, ticker, model, forecast_vol, target_vol, fold, model_version).
+
+    ``target_vol`` is NaN where the h-day future is not in the data yet. Forecasts are only
+    emitted where the asset has its features (and, for the LSTM, a full input window).
+    ``on_fold_model(fold, trained)`` is called with each fold's fitted LSTM (e.g. to save it).
+    """
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown:
+        raise ConfigError(f"unknown forecast models {unknown}; choose from {MODELS}")
+    cfg = lstm_config or LSTMConfig(seed=seed)
+    if cfg.seed != seed:
+        cfg = LSTMConfig(**{**cfg.to_dict(), "seed": seed})
+    panel = build_panel(md, horizon)
+    folds = fold_plan(panel.dates, start, end, retrain, horizon)
+    log_ret = log_returns(md)
+    har = har_design(log_ret)
+    har_x = np.stack(
+        [har[k].reindex(columns=panel.tickers).to_numpy().T for k in ("rv_1", "rv_5", "rv_21")],
+        axis=2,
+    )
+    ewma = ewma_forecast(log_ret).reindex(columns=panel.tickers)
+    alive = panel.row_ok()
+    parts = []
+    for fold in folds:
+        t0 = time.perf_counter()
+        live = alive[:, fold.start : fold.end + 1]
+        if "ewma" in models:
+            v = np.where(live, _ewma_fold(panel, ewma, fold), np.nan)
+            parts.append(_long(panel, fold, "ewma", v, _version("ewma", fold.name, {"lam": 0.94})))
+        if "har" in models:
+            v = np.where(live, _har_fold(panel, har_x, fold), np.nan)
+            ver = _version("har", fold.name, {"label_end": str(panel.dates[fold.label_end])})
+            parts.append(_long(panel, fold, "har", v, ver))
+        if "garch" in models:
+            v = np.where(live, _garch_fold(panel, log_ret, fold), np.nan)
+            ver = _version("garch", fold.name, {"train_end": str(panel.dates[fold.start - 1])})
+            parts.append(_long(panel, fold, "garch", v, ver))
+        if "lstm" in models:
+            trained = train_lstm(panel, fold.label_end, cfg)
+            ver = _version("lstm", fold.name, {**cfg.to_dict(), **trained.meta})
+            trained.meta["version"] = ver
+            if on_fold_model is not None:
+                on_fold_model(fold, trained)
+            v = predict_lstm(trained, panel, fold.start, fold.end)
+            parts.append(_long(panel, fold, "lstm", v, ver))
+        log.info("forecast fold %s done in %.1f s", fold.name, time.perf_counter() - t0)
+    cols = ["date", "ticker", "model", "forecast_vol", "target_vol", "fold", "model_version"]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    df = pd.concat(parts, ignore_index=True)
+    return df.sort_values(["model", "date", "ticker"], kind="stable").reset_index(drop=True)[cols]
+
+
+def forecast_latest(
+    md: MarketData, trained: TrainedLSTM, as_of: str | pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """LSTM vol forecasts (date, ticker, forecast_vol) for ``as_of`` (default: the newest date).
+
+    Only data known at ``as_of`` is used (``md.until(as_of)``).
+    """
+    view = md if as_of is None else md.until(as_of)
+    panel = build_panel(view, trained_horizon(trained))
+    t = len(panel.dates) - 1
+    vol = predict_lstm(trained, panel, t, t)[:, 0]
+    df = pd.DataFrame({"date": panel.dates[t], "ticker": panel.tickers, "forecast_vol": vol})
+    return df.loc[np.isfinite(df["forecast_vol"])].reset_index(drop=True)
+
+
+def trained_horizon(trained: TrainedLSTM) -> int:
+    """The forecast horizon a model was trained for (stored in its meta, default 21)."""
+    return int(trained.meta.get("horizon", HORIZON))
