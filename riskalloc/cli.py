@@ -138,21 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--end", default=None)
     i.set_defaults(func=cmd_ingest)
 
-    b = sub.add_parser("backtest", help="walk-forward backtest on your own files")
-    b.add_argument("--prices", required=True, help="wide CSV/Parquet of adjusted closes")
-    b.add_argument("--macro", required=True, help="FRED-style macro CSV/Parquet")
-    b.add_argument("--start", required=True, help="first out-of-sample date")
-    b.add_argument("--end", required=True, help="last out-of-sample date")
-    b.add_argument("--out", required=True, help="output folder")
-    b.add_argument("--universe", default=None, help="universe YAML giving classes and roles")
-    b.add_argument("--cash", default=None, help="cash ticker, if any")
-    b.add_argument("--vix", default=None, help="series id of the volatility expectation")
-    b.add_argument("--credit", default=None, help="comma-separated credit-spread series ids")
-    b.add_argument("--slope", default=None, help="comma-separated curve-slope series ids")
-    b.add_argument("--rf", default=None, help="series id of the risk-free rate")
-    b.add_argument("--cost-bps", type=float, default=10.0)
-    b.add_argument("--rebalance", default="monthly", choices=["daily", "weekly", "monthly"])
-    b.add_argument("--seed", type=int, default=0)
+    from riskalloc.backtest.cli import build_parser as backtest_parser
+
+    b = sub.add_parser(
+        "backtest", help="walk-forward backtest on your own files",
+        parents=[backtest_parser(add_help=False)],
+    )
     b.set_defaults(func=cmd_backtest)
     return p
 

@@ -51,9 +51,11 @@ ROLE_ARGS = {  # CLI option -> series role
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Arguments of ``riskalloc backtest`` (same names as in ``riskalloc.cli``)."""
-    p = argparse.ArgumentParser(prog="riskalloc backtest", description=__doc__.splitlines()[0])
+def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    """Arguments of ``riskalloc backtest`` (also the parent of the ``riskalloc`` subcommand)."""
+    p = argparse.ArgumentParser(
+        prog="riskalloc backtest", description=__doc__.splitlines()[0], add_help=add_help
+    )
     p.add_argument("--prices", required=True, help="wide CSV/Parquet of adjusted closes")
     p.add_argument("--macro", required=True, help="FRED-style macro CSV/Parquet")
     p.add_argument("--start", required=True, help="first out-of-sample date")
@@ -120,16 +122,35 @@ def _universe(args: argparse.Namespace, tickers: list[str], series: list[str]) -
     )
 
 
-def _strategy(name: str, seed: int) -> object | None:
+def _vol_forecasts(md: MarketData, start: pd.Timestamp, seed: int) -> pd.DataFrame:
+    """Walk-forward LSTM forecasts from up to six years before ``start`` (each made by a model
+    trained before its year), the inputs the allocator trains and trades on."""
+    from riskalloc.allocate.dataset import forecast_wide
+    from riskalloc.forecast.walkforward import walk_forward_forecasts
+
+    first = max(md.dates[0] + pd.DateOffset(years=3), start - pd.DateOffset(years=6))
+    lo = pd.Timestamp(first.year + (first.month > 1 or first.day > 1), 1, 1)
+    if lo >= start:
+        raise DataError(
+            f"riskalloc needs at least 4 years of prices before --start {start.date()} "
+            f"(data starts {md.dates[0].date()}); drop it with --strategies or start later"
+        )
+    log.info("riskalloc: walk-forward LSTM forecasts from %s", lo.date())
+    fc = walk_forward_forecasts(
+        md, start=str(lo.date()), end=str(md.dates[-1].date()), seed=seed, models=("lstm",)
+    )
+    return forecast_wide(fc)
+
+
+def _strategy(
+    name: str, seed: int, md: MarketData | None = None, start: pd.Timestamp | None = None
+) -> object | None:
     if name != "riskalloc":
         return make_baseline(name, "variance", seed)
-    try:
-        from riskalloc.allocate.strategy import RiskallocStrategy  # written by the lead
-    except ImportError as exc:
-        log.warning("riskalloc strategy not available (%s); skipped", exc)
-        return None
-    strat = RiskallocStrategy()
-    return strat.with_seed(seed) if hasattr(strat, "with_seed") else strat
+    from riskalloc.backtest.headline import riskalloc_factories
+
+    vol = _vol_forecasts(md, start, seed)
+    return riskalloc_factories(md, vol, ["riskalloc"])["riskalloc"]("variance", seed)
 
 
 def _names(args: argparse.Namespace) -> list[str]:
@@ -169,14 +190,9 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
     rets, wts, mets, wide = [], [], [], {}
     for name in names:
-        strat = _strategy(name, seed)
-        if strat is None:
-            continue
+        strat = _strategy(name, seed, md, start)
         retrain = getattr(args, "retrain", "yearly")
-        # the ML allocator builds its inputs from the whole history it is shown, so it is
-        # called once per fold (it only reads rows up to each date: tested by its author)
-        per_fold = name == "riskalloc"
-        w = run_walk_forward(strat, md, start, end, retrain, reb, per_fold=per_fold)
+        w = run_walk_forward(strat, md, start, end, retrain, reb)
         res = simulate(w, md, args.cost_bps, start, end)
         label = getattr(strat, "name", name)
         rm = "variance" if "variance" in getattr(strat, "risk_measures", ()) else "none"
