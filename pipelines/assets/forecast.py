@@ -12,7 +12,7 @@ from riskalloc.errors import ModelError
 from riskalloc.forecast.evaluate import evaluate_forecasts
 from riskalloc.forecast.lstm import LSTMConfig
 from riskalloc.forecast.registry import data_hash, load_model, registry_row, save_model
-from riskalloc.forecast.walkforward import forecast_latest, walk_forward_forecasts
+from riskalloc.forecast.walkforward import forecast_range, walk_forward_forecasts
 from riskalloc.warehouse.market import load_market_data
 from riskalloc.warehouse.store import read_table, upsert
 
@@ -88,8 +88,7 @@ def vol_forecasts(
                       "model_version": str(latest["version"])}
         )
     trained = load_model(wh.models_dir / "forecaster" / str(latest["version"]))
-    rows = [forecast_latest(md, trained, d) for d in new_dates]
-    df = pd.concat(rows, ignore_index=True)
+    df = forecast_range(md, trained, new_dates[0], new_dates[-1])
     df["model"] = "lstm"
     df["target_vol"] = float("nan")
     df["fold"] = "live"

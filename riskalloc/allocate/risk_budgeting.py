@@ -181,7 +181,9 @@ def _newton(op: Op, b, tol: float, max_iter: int):  # b: torch or NumPy
         if it == max_iter:
             break
         step = op.solve_h(b / (y * y), -r / y) / y  # Newton direction in log y
-        slack = 1e-4 * (r * step).sum(-1) + 1e-13 * abs(f0)  # rounding-aware Armijo
+        # rounding-aware Armijo: near the optimum ½y'Σy ≈ ½ while f itself may be ≈ 0, so the
+        # rounding allowance is absolute (1e-13), not relative to |f|
+        slack = 1e-4 * (r * step).sum(-1) + 1e-13 * (1.0 + abs(f0))
         alpha = xp.ones_like(resid)
         for _ in range(60):
             cand = y * xp.exp(alpha[..., None] * step)

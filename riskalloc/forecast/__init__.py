@@ -10,6 +10,7 @@ from riskalloc.forecast.walkforward import (
     Fold,
     fold_plan,
     forecast_latest,
+    forecast_range,
     walk_forward_forecasts,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "evaluate_forecasts",
     "fold_plan",
     "forecast_latest",
+    "forecast_range",
     "future_realised_vol",
     "load_model",
     "mz_r2",

@@ -200,11 +200,31 @@ def forecast_latest(
     Only data known at ``as_of`` is used (``md.until(as_of)``).
     """
     view = md if as_of is None else md.until(as_of)
-    panel = build_panel(view, trained_horizon(trained))
-    t = len(panel.dates) - 1
-    vol = predict_lstm(trained, panel, t, t)[:, 0]
-    df = pd.DataFrame({"date": panel.dates[t], "ticker": panel.tickers, "forecast_vol": vol})
-    return df.loc[np.isfinite(df["forecast_vol"])].reset_index(drop=True)
+    last = view.dates[-1]
+    return forecast_range(view, trained, last, last)
+
+
+def forecast_range(
+    md: MarketData, trained: TrainedLSTM, start: str | pd.Timestamp, end: str | pd.Timestamp
+) -> pd.DataFrame:
+    """LSTM forecasts (date, ticker, forecast_vol) for every trading day in [start, end].
+
+    One panel build for the whole range (use it to catch up many days); each forecast still
+    uses only features dated <= its own date.
+    """
+    panel = build_panel(md, trained_horizon(trained))
+    idx = np.flatnonzero((panel.dates >= pd.Timestamp(start)) & (panel.dates <= pd.Timestamp(end)))
+    cols = ["date", "ticker", "forecast_vol"]
+    if len(idx) == 0:
+        return pd.DataFrame(columns=cols)
+    vol = predict_lstm(trained, panel, int(idx[0]), int(idx[-1]))
+    df = pd.DataFrame({
+        "date": np.tile(panel.dates[idx].to_numpy(), len(panel.tickers)),
+        "ticker": np.repeat(np.asarray(panel.tickers, dtype=object), len(idx)),
+        "forecast_vol": vol.reshape(-1),
+    })
+    df = df.loc[np.isfinite(df["forecast_vol"].to_numpy())]
+    return df.sort_values(["date", "ticker"], kind="stable").reset_index(drop=True)[cols]
 
 
 def trained_horizon(trained: TrainedLSTM) -> int:

@@ -13,7 +13,7 @@ from riskalloc.errors import ModelError
 from riskalloc.forecast.lstm import TrainedLSTM, predict_lstm, train_lstm
 from riskalloc.forecast.panel import Panel, build_panel
 from riskalloc.forecast.registry import data_hash, load_model, registry_row, save_model
-from riskalloc.forecast.walkforward import fold_plan, forecast_latest
+from riskalloc.forecast.walkforward import fold_plan, forecast_latest, forecast_range
 from riskalloc.market import MarketData
 
 from .conftest import TINY
@@ -115,3 +115,11 @@ def test_forecast_latest_uses_only_data_up_to_as_of(
     ref = predict_lstm(trained, panel, t, t)[:, 0]
     np.testing.assert_allclose(out.set_index("ticker").loc[panel.tickers, "forecast_vol"], ref,
                                rtol=1e-6)
+
+
+def test_forecast_range_matches_day_by_day(trained: TrainedLSTM, small_md: MarketData) -> None:
+    days = small_md.dates[(small_md.dates >= "2009-03-25") & (small_md.dates <= "2009-03-31")]
+    rng = forecast_range(small_md, trained, days[0], days[-1])
+    assert sorted(set(rng["date"])) == list(days)
+    one_by_one = pd.concat([forecast_latest(small_md, trained, d) for d in days], ignore_index=True)
+    pd.testing.assert_frame_equal(rng, one_by_one, check_dtype=False, rtol=1e-6)
