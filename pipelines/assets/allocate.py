@@ -89,7 +89,7 @@ def target_weights(
         registry = read_table(con, "model_registry", where={"kind": "allocator"})
     df, skipped = target_weights_for(
         pd.DatetimeIndex(days), data, registry, warehouse.warehouse().models_dir,
-        md.asset_classes,
+        md.asset_classes, progress=True,
     )
     if skipped:
         context.log.warning(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from riskalloc.allocate.dataset import AllocatorData
 from riskalloc.allocate.publish import TARGET_WEIGHT_COLUMNS
@@ -35,6 +36,7 @@ def target_weights_for(
     registry: pd.DataFrame,
     models_dir: str | Path,
     asset_classes: dict[str, str],
+    progress: bool = False,
 ) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
     """Rows of ``target_weights`` for ``dates`` and the dates skipped (no inputs or no model)."""
     frames, skipped = [], []
@@ -45,7 +47,7 @@ def target_weights_for(
             skipped.append(pd.Timestamp(d))
             continue
         plan.setdefault(version, []).append(int(data.dates.get_loc(d)))
-    for version, idx in plan.items():
+    for version, idx in tqdm(plan.items(), desc="target weights", disable=not progress):
         trained = load_allocator(Path(models_dir) / KIND / version)
         if list(trained.tickers) != list(data.tickers):
             raise ModelError(
