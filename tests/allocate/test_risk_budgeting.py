@@ -204,3 +204,28 @@ def test_objective_near_zero_still_converges(backend):
     w = solve_risk_budgeting(fc, b)
     assert float((risk_contributions(fc, w) - b).abs().max()) <= 1e-12
     assert last_solve_info().iterations <= 10
+
+
+def test_erc_volatility_between_min_variance_and_equal_weight(real_covs):
+    """Maillard, Roncalli and Teiletche (2010): σ(min variance) ≤ σ(ERC) ≤ σ(1/n)."""
+    from scipy.optimize import minimize
+
+    for cov in real_covs:
+        n = cov.shape[0]
+        res = minimize(
+            lambda w: w @ cov @ w,
+            np.full(n, 1.0 / n),
+            jac=lambda w: 2 * cov @ w,
+            bounds=[(0.0, 1.0)] * n,
+            constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}],
+            method="SLSQP",
+            options={"ftol": 1e-16, "maxiter": 500},
+        )
+        w_erc = solve_risk_budgeting(
+            torch.tensor(cov), torch.full((n,), 1.0 / n, dtype=torch.float64)
+        )
+        vol_erc = float(torch.sqrt(w_erc @ torch.tensor(cov) @ w_erc))
+        vol_mv = float(np.sqrt(res.x @ cov @ res.x))
+        vol_ew = float(np.sqrt(np.full(n, 1 / n) @ cov @ np.full(n, 1 / n)))
+        assert vol_mv <= vol_erc * (1 + 1e-6)
+        assert vol_erc <= vol_ew
