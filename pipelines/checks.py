@@ -10,6 +10,7 @@ from riskalloc.allocate.publish import validate_target_weights
 from riskalloc.errors import PublishError
 from riskalloc.quality import CheckOutcome
 from riskalloc.warehouse import read_table
+from riskalloc.warehouse.store import table_exists
 
 
 def _result(o: CheckOutcome) -> dg.AssetCheckResult:
@@ -155,6 +156,9 @@ def target_weights_valid(
     warehouse: WarehouseResource, source: SourceResource
 ) -> dg.AssetCheckResult:
     """Re-validates everything published (the asset refuses to publish invalid weights)."""
+    with warehouse.get_connection() as con:
+        if not table_exists(con, "target_weights"):
+            return _result(CheckOutcome("target_weights", True, "nothing published yet"))
     w = _table(warehouse, "target_weights")
     try:
         validate_target_weights(w, source.universe().tickers)

@@ -43,7 +43,6 @@ main_job = dg.define_asset_job(
 weights_job = dg.define_asset_job(
     "weights_job",
     selection=_WEIGHTS,
-    partitions_def=allocate.WEEKDAYS,
     description="Publish target weights for a day (or, as one run, a range of days).",
 )
 nightly_job = dg.define_asset_job(
@@ -52,7 +51,6 @@ nightly_job = dg.define_asset_job(
         "prices", "macro", "features", "macro_features", "vol_forecasts", "target_weights",
         "regime_report",
     ),
-    partitions_def=allocate.WEEKDAYS,
     description="After the close: ingest the day → features → forecasts → weights → regimes.",
 )
 retrain_job = dg.define_asset_job(

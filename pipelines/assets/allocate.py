@@ -65,7 +65,7 @@ def allocator(
 
 @dg.asset(
     group_name="allocate",
-    deps=["allocator", "backtest"],
+    deps=["allocator", "backtest", "vol_forecasts", "features", "macro_features"],
     partitions_def=WEEKDAYS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"duckdb"},

@@ -65,7 +65,11 @@ def vol_forecaster(
     )
 
 
-@dg.asset(group_name="forecast", deps=["vol_forecaster"], kinds={"pytorch", "duckdb"})
+@dg.asset(
+    group_name="forecast",
+    deps=["vol_forecaster", "features", "macro_features"],
+    kinds={"pytorch", "duckdb"},
+)
 def vol_forecasts(
     context: dg.AssetExecutionContext, source: SourceResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
