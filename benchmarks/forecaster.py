@@ -65,9 +65,16 @@ def main() -> None:
         t0 = time.perf_counter()
         _garch_fold(panel, log_ret, fold)
         garch_s = time.perf_counter() - t0
-        rows.append({"fold": name, "assets": len(panel.tickers), "lstm_train_s": round(lstm_s, 2),
-                     "epochs": len(trained.history), "n_train": trained.meta["n_train"],
-                     "garch_fit_s": round(garch_s, 2)})
+        rows.append(
+            {
+                "fold": name,
+                "assets": len(panel.tickers),
+                "lstm_train_s": round(lstm_s, 2),
+                "epochs": len(trained.history),
+                "n_train": trained.meta["n_train"],
+                "garch_fit_s": round(garch_s, 2),
+            }
+        )
     big = tile_assets(md, 50)
     t0 = time.perf_counter()
     big_panel = build_panel(big)
@@ -103,8 +110,10 @@ def main() -> None:
     print(pd.DataFrame(rows).to_string(index=False))
     inf = result["inference_50_assets"]
     print(f"\npanel build (35 assets): {panel_secs:.2f} s; 50-asset features: {feat50:.2f} s")
-    print(f"LSTM inference, 50 assets: one day {inf['one_day_s']:.4f} s, "
-          f"252 days {inf['one_year_252_days_s']:.3f} s ({args.threads} threads)")
+    print(
+        f"LSTM inference, 50 assets: one day {inf['one_day_s']:.4f} s, "
+        f"252 days {inf['one_year_252_days_s']:.3f} s ({args.threads} threads)"
+    )
 
 
 if __name__ == "__main__":

@@ -48,7 +48,12 @@ weights_job = dg.define_asset_job(
 nightly_job = dg.define_asset_job(
     "nightly_job",
     selection=dg.AssetSelection.assets(
-        "prices", "macro", "features", "macro_features", "vol_forecasts", "target_weights",
+        "prices",
+        "macro",
+        "features",
+        "macro_features",
+        "vol_forecasts",
+        "target_weights",
         "regime_report",
     ),
     description="After the close: ingest the day → features → forecasts → weights → regimes.",

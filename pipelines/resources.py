@@ -49,9 +49,7 @@ class SourceResource(dg.ConfigurableResource):
     With ``source="live"`` prices come from Yahoo and macro series from FRED.
     """
 
-    source: str = Field(
-        "sample", description="sample | live (yahoo + fred) | yahoo | fred | files"
-    )
+    source: str = Field("sample", description="sample | live (yahoo + fred) | yahoo | fred | files")
     universe_file: str | None = Field(
         None, description="Universe YAML; empty = the bundled sample universe."
     )

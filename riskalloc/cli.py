@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     from riskalloc.backtest.cli import build_parser as backtest_parser
 
     b = sub.add_parser(
-        "backtest", help="walk-forward backtest on your own files",
+        "backtest",
+        help="walk-forward backtest on your own files",
         parents=[backtest_parser(add_help=False)],
     )
     b.set_defaults(func=cmd_backtest)

@@ -40,9 +40,7 @@ class MarketData:
 
     # --- constructors -------------------------------------------------------------------
     @classmethod
-    def from_long(
-        cls, prices: pd.DataFrame, macro: pd.DataFrame, universe: Universe
-    ) -> MarketData:
+    def from_long(cls, prices: pd.DataFrame, macro: pd.DataFrame, universe: Universe) -> MarketData:
         """Build from long warehouse frames (``prices``, ``macro`` tables) and a universe."""
         wide = to_wide(prices, "adj_close")
         wide.index = pd.DatetimeIndex(pd.to_datetime(wide.index), name="date")

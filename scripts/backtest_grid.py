@@ -61,8 +61,13 @@ def main(argv: list[str] | None = None) -> int:
         vols = read_table(con, "vol_forecasts", where={"model": "lstm"})
     t0 = time.perf_counter()
     head = run_headline(
-        md, forecast_wide(vols), costs=costs, rebalances=rebs, seeds=seeds,
-        risk_measures=args.risk_measures.split(","), ablations=args.ablations,
+        md,
+        forecast_wide(vols),
+        costs=costs,
+        rebalances=rebs,
+        seeds=seeds,
+        risk_measures=args.risk_measures.split(","),
+        ablations=args.ablations,
     )
     g = head.grid
     with wh.connect() as con:

@@ -23,8 +23,10 @@ OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
 def markdown(df: pd.DataFrame, floatfmt: str = "{:.4f}") -> str:
     """A plain GitHub markdown table (no extra dependency)."""
-    cells = [[floatfmt.format(v) if isinstance(v, float) else str(v) for v in row]
-             for row in df.itertuples(index=False)]
+    cells = [
+        [floatfmt.format(v) if isinstance(v, float) else str(v) for v in row]
+        for row in df.itertuples(index=False)
+    ]
     head = "| " + " | ".join(df.columns) + " |"
     sep = "|" + "|".join("---" for _ in df.columns) + "|"
     return "\n".join([head, sep, *("| " + " | ".join(c) + " |" for c in cells)])
@@ -41,8 +43,7 @@ def main() -> None:
     cfg = LSTMConfig(seed=args.seed, threads=args.threads)
     md = MarketData.sample()
     t0 = time.perf_counter()
-    fc = walk_forward_forecasts(md, "2012-01-01", "2022-12-31", seed=args.seed,
-                                lstm_config=cfg)
+    fc = walk_forward_forecasts(md, "2012-01-01", "2022-12-31", seed=args.seed, lstm_config=cfg)
     wf_secs = time.perf_counter() - t0
     if args.forecasts_out:
         fc.to_parquet(args.forecasts_out, index=False)

@@ -76,8 +76,9 @@ def target_weights(
     """Daily target weights, budgets, risk contributions, exposure and regime per ticker, from
     the allocator trained most recently before each date; validated before publishing."""
     window = context.partition_time_window
-    lo, hi = pd.Timestamp(window.start.date()), pd.Timestamp(window.end.date()) - pd.Timedelta(
-        days=1
+    lo, hi = (
+        pd.Timestamp(window.start.date()),
+        pd.Timestamp(window.end.date()) - pd.Timedelta(days=1),
     )
     days = trading_days(lo, hi)
     if len(days) == 0:
@@ -88,18 +89,21 @@ def target_weights(
     with warehouse.get_connection() as con:
         registry = read_table(con, "model_registry", where={"kind": "allocator"})
     df, skipped = target_weights_for(
-        pd.DatetimeIndex(days), data, registry, warehouse.warehouse().models_dir,
-        md.asset_classes, progress=True,
+        pd.DatetimeIndex(days),
+        data,
+        registry,
+        warehouse.warehouse().models_dir,
+        md.asset_classes,
+        progress=True,
     )
     if skipped:
         context.log.warning(
             "%d trading days skipped (no inputs or no model trained before them), e.g. %s",
-            len(skipped), skipped[0].date(),
+            len(skipped),
+            skipped[0].date(),
         )
     if df.empty:
-        return dg.MaterializeResult(
-            metadata={"published_rows": 0, "skipped_days": len(skipped)}
-        )
+        return dg.MaterializeResult(metadata={"published_rows": 0, "skipped_days": len(skipped)})
     validate_target_weights(df, universe.tickers)  # raises: nothing is published
     with warehouse.get_connection() as con:
         res = upsert(warehouse.warehouse(), con, "target_weights", df)

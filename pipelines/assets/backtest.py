@@ -15,8 +15,16 @@ from riskalloc.warehouse.market import load_market_data
 from riskalloc.warehouse.store import read_table, upsert
 
 HEADLINE_COLUMNS = [
-    "strategy", "ann_return", "ann_vol", "sharpe", "sortino", "max_drawdown", "calmar",
-    "cvar_95", "turnover", "avg_exposure",
+    "strategy",
+    "ann_return",
+    "ann_vol",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+    "cvar_95",
+    "turnover",
+    "avg_exposure",
 ]
 
 
@@ -45,9 +53,16 @@ def backtest(
             context.log.info("fold model %s (train end %s)", path.name, trained.meta["train_end"])
 
     head = run_headline(
-        md, forecast_wide(vols), config.start, config.end, costs=(config.cost_bps,),
-        rebalances=(config.rebalance,), seeds=(config.seed,), ablations=config.ablations,
-        train_cfg=TrainConfig(epochs=config.epochs), on_fit=on_fit,
+        md,
+        forecast_wide(vols),
+        config.start,
+        config.end,
+        costs=(config.cost_bps,),
+        rebalances=(config.rebalance,),
+        seeds=(config.seed,),
+        ablations=config.ablations,
+        train_cfg=TrainConfig(epochs=config.epochs),
+        on_fit=on_fit,
     )
     g = head.grid
     with warehouse.get_connection() as con:
@@ -57,11 +72,23 @@ def backtest(
         if registry_rows:
             upsert(wh, con, "model_registry", pd.concat(registry_rows, ignore_index=True))
         if not head.drawdowns.empty:
-            upsert(wh, con, "stress_drawdowns", head.drawdowns.assign(
-                cost_bps=config.cost_bps, rebalance=config.rebalance, seed=config.seed))
+            upsert(
+                wh,
+                con,
+                "stress_drawdowns",
+                head.drawdowns.assign(
+                    cost_bps=config.cost_bps, rebalance=config.rebalance, seed=config.seed
+                ),
+            )
         if not head.covid.empty:
-            upsert(wh, con, "covid_exposure_cut", head.covid.assign(
-                cost_bps=config.cost_bps, rebalance=config.rebalance, seed=config.seed))
+            upsert(
+                wh,
+                con,
+                "covid_exposure_cut",
+                head.covid.assign(
+                    cost_bps=config.cost_bps, rebalance=config.rebalance, seed=config.seed
+                ),
+            )
     period = f"{pd.Timestamp(config.start).year}-{pd.Timestamp(config.end).year}"
     hl = g.metrics.loc[g.metrics["period"] == period]
     hl = hl.loc[:, [c for c in HEADLINE_COLUMNS if c in hl.columns]].sort_values(
@@ -93,7 +120,9 @@ def backtest_report(
     order = mets["period"].eq(period).map({True: 0, False: 1})
     mets = mets.assign(_o=order).sort_values(["_o", "period", "strategy"]).drop(columns="_o")
     paths = write_report(
-        wide.loc[config.start : config.end], mets, wh.root / "reports" / "backtest",
+        wide.loc[config.start : config.end],
+        mets,
+        wh.root / "reports" / "backtest",
         title=f"Walk-forward backtest {period}",
     )
     hl = mets.loc[mets["period"] == period]

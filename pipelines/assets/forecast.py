@@ -44,7 +44,10 @@ def vol_forecaster(
         context.log.info("forecaster fold %s trained (%s)", fold.name, versions[-1])
 
     forecasts = walk_forward_forecasts(
-        md, start=config.start, end=str(md.dates[-1].date()), seed=config.seed,
+        md,
+        start=config.start,
+        end=str(md.dates[-1].date()),
+        seed=config.seed,
         lstm_config=LSTMConfig(max_epochs=config.max_epochs, seed=config.seed),
         on_fold_model=on_fold,
     )
@@ -78,9 +81,9 @@ def vol_forecasts(
     with warehouse.get_connection() as con:
         md = load_market_data(con, source.universe())
         reg = read_table(con, "model_registry", where={"kind": "forecaster"})
-        have = con.execute(
-            "SELECT max(date) FROM vol_forecasts WHERE model = 'lstm'"
-        ).fetchall()[0][0]
+        have = con.execute("SELECT max(date) FROM vol_forecasts WHERE model = 'lstm'").fetchall()[
+            0
+        ][0]
     if reg.empty:
         raise ModelError("no registered forecaster; materialise vol_forecaster first")
     latest = reg.sort_values(["train_end", "trained_at"]).iloc[-1]
@@ -88,8 +91,11 @@ def vol_forecasts(
     if len(new_dates) == 0:
         context.log.info("LSTM forecasts already reach %s", pd.Timestamp(have).date())
         return dg.MaterializeResult(
-            metadata={"new_dates": 0, "up_to": str(pd.Timestamp(have).date()),
-                      "model_version": str(latest["version"])}
+            metadata={
+                "new_dates": 0,
+                "up_to": str(pd.Timestamp(have).date()),
+                "model_version": str(latest["version"]),
+            }
         )
     trained = load_model(wh.models_dir / "forecaster" / str(latest["version"]))
     df = forecast_range(md, trained, new_dates[0], new_dates[-1])

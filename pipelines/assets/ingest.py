@@ -1,6 +1,5 @@
 """Ingest assets: ``prices`` and ``macro`` into DuckDB + Parquet."""
 
-
 import dagster as dg
 
 from pipelines.config import IngestConfig
@@ -32,8 +31,13 @@ def prices(
     src = source.price_source()
     with warehouse.get_connection() as con:
         s = ingest_prices(
-            warehouse.warehouse(), con, src, source.universe(),
-            config.start, config.end, config.incremental,
+            warehouse.warehouse(),
+            con,
+            src,
+            source.universe(),
+            config.start,
+            config.end,
+            config.incremental,
         )
     context.log.info("prices from %s: %s", src.name, s.result)
     return dg.MaterializeResult(metadata={"source": src.name, **_metadata(s)})
@@ -50,8 +54,13 @@ def macro(
     src = source.macro_source()
     with warehouse.get_connection() as con:
         s = ingest_macro(
-            warehouse.warehouse(), con, src, source.universe(),
-            config.start, config.end, config.incremental,
+            warehouse.warehouse(),
+            con,
+            src,
+            source.universe(),
+            config.start,
+            config.end,
+            config.incremental,
         )
     context.log.info("macro from %s: %s", src.name, s.result)
     return dg.MaterializeResult(metadata={"source": src.name, **_metadata(s)})

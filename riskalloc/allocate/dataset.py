@@ -43,9 +43,17 @@ class AllocatorData:
     def slice(self, lo: int, hi: int) -> AllocatorData:
         """Rows [lo, hi)."""
         return AllocatorData(
-            self.dates[lo:hi], self.tickers, self.asset_x[lo:hi], self.macro_x[lo:hi],
-            self.vol[lo:hi], self.loadings[lo:hi], self.uniq[lo:hi], self.daily_ret[lo:hi],
-            self.rf[lo:hi], self.asset_features, self.macro_features,
+            self.dates[lo:hi],
+            self.tickers,
+            self.asset_x[lo:hi],
+            self.macro_x[lo:hi],
+            self.vol[lo:hi],
+            self.loadings[lo:hi],
+            self.uniq[lo:hi],
+            self.daily_ret[lo:hi],
+            self.rf[lo:hi],
+            self.asset_features,
+            self.macro_features,
         )
 
     def index_of(self, date: str | pd.Timestamp) -> int:
@@ -112,8 +120,9 @@ def build_allocator_data(
     if end is not None:
         dates = dates[dates <= pd.Timestamp(end)]
     if len(dates) == 0:
-        raise DataError("no date has features, vol forecasts and a full year of returns for all "
-                        f"of {tickers}")
+        raise DataError(
+            f"no date has features, vol forecasts and a full year of returns for all of {tickers}"
+        )
     asset_x = np.stack(
         [wide[f].reindex(index=dates, columns=tickers).to_numpy() for f in ASSET_FEATURES], -1
     )

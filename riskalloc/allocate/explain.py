@@ -90,8 +90,15 @@ def explain_allocations(
         fn = allocation_game(trained, data, int(t), ref_vol)
         ones = np.ones((1, len(players)))
         res = explain(
-            fn, np.zeros((1, len(players))), ones, players, outputs,
-            nsamples=nsamples, dates=[data.dates[t]], method="permutation", seed=seed,
+            fn,
+            np.zeros((1, len(players))),
+            ones,
+            players,
+            outputs,
+            nsamples=nsamples,
+            dates=[data.dates[t]],
+            method="permutation",
+            seed=seed,
         )
         check_local_accuracy(res, fn, ones, atol=atol)
         frames.append(res.to_frame())

@@ -15,7 +15,13 @@ import pandas as pd
 from riskalloc.errors import PublishError
 
 TARGET_WEIGHT_COLUMNS = (
-    "date", "ticker", "weight", "risk_budget", "risk_contribution", "exposure", "regime",
+    "date",
+    "ticker",
+    "weight",
+    "risk_budget",
+    "risk_contribution",
+    "exposure",
+    "regime",
     "model_version",
 )
 RC_TOL = 1e-6

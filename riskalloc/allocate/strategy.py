@@ -82,9 +82,7 @@ class RiskallocStrategy:
             )
         idx = data.dates.get_indexer(dates)
         alloc = self.trained.allocate(data, idx)
-        w = pd.DataFrame(
-            alloc.weights.double().cpu().numpy(), index=dates, columns=data.tickers
-        )
+        w = pd.DataFrame(alloc.weights.double().cpu().numpy(), index=dates, columns=data.tickers)
         return w.reindex(columns=md.tickers, fill_value=0.0)
 
     def with_seed(self, seed: int) -> RiskallocStrategy:

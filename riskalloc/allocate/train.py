@@ -64,9 +64,7 @@ class Normaliser:
     def fit(cls, data: AllocatorData) -> Normaliser:
         """Statistics of ``data`` (the training slice only)."""
         a = data.asset_x.reshape(-1, data.asset_x.shape[-1]).astype(float)
-        return cls(
-            a.mean(0), a.std(0) + 1e-8, data.macro_x.mean(0), data.macro_x.std(0) + 1e-8
-        )
+        return cls(a.mean(0), a.std(0) + 1e-8, data.macro_x.mean(0), data.macro_x.std(0) + 1e-8)
 
     def apply(self, data: AllocatorData, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Standardised (asset, macro) features at rows ``idx``, clipped to ±5."""
@@ -98,9 +96,7 @@ class TrainedAllocator:
     def allocate(self, data: AllocatorData, idx: np.ndarray | list[int]) -> Allocation:
         """Allocations at rows ``idx`` of ``data`` (no gradient)."""
         if list(data.tickers) != list(self.tickers):
-            raise ModelError(
-                f"model trained on tickers {self.tickers} but data has {data.tickers}"
-            )
+            raise ModelError(f"model trained on tickers {self.tickers} but data has {data.tickers}")
         idx = np.asarray(idx, int)
         self.model.eval()
         with torch.no_grad():
@@ -133,7 +129,10 @@ def holding_returns(data: AllocatorData, h: int) -> tuple[np.ndarray, np.ndarray
 
 
 def block_loss(
-    alloc: Allocation, g: torch.Tensor, grf: torch.Tensor, shape: tuple[int, int],
+    alloc: Allocation,
+    g: torch.Tensor,
+    grf: torch.Tensor,
+    shape: tuple[int, int],
     cfg: TrainConfig,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The training objective on (blocks, steps) of allocations and their realised growth."""
@@ -164,8 +163,14 @@ def block_loss(
 
 
 def _sharpe_path(
-    model: RiskAllocator, norm: Normaliser, data: AllocatorData, idx: np.ndarray,
-    g: np.ndarray, grf: np.ndarray, cfg: TrainConfig, device: str,
+    model: RiskAllocator,
+    norm: Normaliser,
+    data: AllocatorData,
+    idx: np.ndarray,
+    g: np.ndarray,
+    grf: np.ndarray,
+    cfg: TrainConfig,
+    device: str,
 ) -> float:
     """Annualised Sharpe net of costs of non-overlapping h-day holdings at rows ``idx``."""
     with torch.no_grad():

@@ -83,9 +83,9 @@ def build_asset_features(md: MarketData) -> pd.DataFrame:
     asset flat over the whole window.
     """
     wide = _asset_wide_features(md)
-    long = pd.concat(
-        {k: v.stack(future_stack=True) for k, v in wide.items()}, axis=1
-    ).reindex(columns=list(ASSET_FEATURES))
+    long = pd.concat({k: v.stack(future_stack=True) for k, v in wide.items()}, axis=1).reindex(
+        columns=list(ASSET_FEATURES)
+    )
     long.index = long.index.set_names(["date", "ticker"])
     arr = long.to_numpy(dtype=float)
     long = long.loc[np.isfinite(arr).all(axis=1)].reset_index()

@@ -93,9 +93,17 @@ def evaluate_forecasts(
                     "period": period,
                     "asset_class": cls,
                     "qlike": float(losses[m].mean()),
-                    "rmse_log": float(np.sqrt(np.mean(
-                        (np.log(np.maximum(f, VOL_FLOOR)) - np.log(np.maximum(y, VOL_FLOOR))) ** 2
-                    ))),
+                    "rmse_log": float(
+                        np.sqrt(
+                            np.mean(
+                                (
+                                    np.log(np.maximum(f, VOL_FLOOR))
+                                    - np.log(np.maximum(y, VOL_FLOOR))
+                                )
+                                ** 2
+                            )
+                        )
+                    ),
                     "mz_r2": mz_r2(y, f),
                     "n_obs": len(sub),
                 }

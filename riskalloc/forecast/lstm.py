@@ -137,8 +137,14 @@ def sample_index(
 
 
 def _predict_idx(
-    model: VolLSTM, x: torch.Tensor, panel: Panel, ids: np.ndarray, a: np.ndarray, t: np.ndarray,
-    seq_len: int, batch: int = 4096,
+    model: VolLSTM,
+    x: torch.Tensor,
+    panel: Panel,
+    ids: np.ndarray,
+    a: np.ndarray,
+    t: np.ndarray,
+    seq_len: int,
+    batch: int = 4096,
 ) -> np.ndarray:
     """Predicted log vol at (a, t) positions."""
     out = []
@@ -182,8 +188,9 @@ def _train(panel: Panel, label_end: int, cfg: LSTMConfig) -> TrainedLSTM:
             f"{len(a_tr)} training and {len(a_va)} validation windows"
         )
     x = torch.as_tensor(np.nan_to_num(panel.x, nan=0.0))
-    rows = panel.x[:, max(train_lo, 0) : train_hi + 1][panel.row_ok()[:, max(train_lo, 0) :
-                                                                         train_hi + 1]]
+    rows = panel.x[:, max(train_lo, 0) : train_hi + 1][
+        panel.row_ok()[:, max(train_lo, 0) : train_hi + 1]
+    ]
     model = VolLSTM(panel.x.shape[2], len(panel.tickers), cfg).to(dev)
     model.mu.copy_(torch.as_tensor(rows.mean(axis=0)))
     model.sd.copy_(torch.as_tensor(np.maximum(rows.std(axis=0), 1e-6)))
@@ -245,8 +252,14 @@ def _train(panel: Panel, label_end: int, cfg: LSTMConfig) -> TrainedLSTM:
 
 
 def _pick_shrink(
-    model: VolLSTM, x: torch.Tensor, panel: Panel, ids: np.ndarray, a_va: np.ndarray,
-    t_va: np.ndarray, y_va: np.ndarray, cfg: LSTMConfig,
+    model: VolLSTM,
+    x: torch.Tensor,
+    panel: Panel,
+    ids: np.ndarray,
+    a_va: np.ndarray,
+    t_va: np.ndarray,
+    y_va: np.ndarray,
+    cfg: LSTMConfig,
 ) -> tuple[float, dict[float, float]]:
     """Validation loss for each correction weight; the best weight (ties -> smaller)."""
     full = _predict_idx(model, x, panel, ids, a_va, t_va, cfg.seq_len)

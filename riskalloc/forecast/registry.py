@@ -47,9 +47,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def save_model(
-    model: TrainedLSTM, config: dict | None, metrics: dict, root: str | Path
-) -> str:
+def save_model(model: TrainedLSTM, config: dict | None, metrics: dict, root: str | Path) -> str:
     """Save ``model`` (state_dict.pt, config.json, metrics.json); return its version string.
 
     ``config`` adds run details (e.g. data_hash, train window) to the model's own settings.

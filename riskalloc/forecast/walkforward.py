@@ -48,7 +48,10 @@ class Fold:
 
 
 def fold_plan(
-    dates: pd.DatetimeIndex, start: str, end: str, retrain: str = "yearly",
+    dates: pd.DatetimeIndex,
+    start: str,
+    end: str,
+    retrain: str = "yearly",
     horizon: int = HORIZON,
 ) -> list[Fold]:
     """Yearly folds inside [start, end]; label_end = start - 1 - h (targets need t+1..t+h)."""
@@ -80,15 +83,17 @@ def _long(panel: Panel, fold: Fold, model: str, vol: np.ndarray, version: str) -
     """Fold forecasts (assets, dates) -> long rows, NaN forecasts dropped."""
     dates = panel.dates[fold.start : fold.end + 1]
     n_a, n_d = vol.shape
-    df = pd.DataFrame({
-        "date": np.tile(dates.to_numpy(), n_a),
-        "ticker": np.repeat(np.asarray(panel.tickers, dtype=object), n_d),
-        "model": model,
-        "forecast_vol": vol.reshape(-1),
-        "target_vol": panel.target_vol[:, fold.start : fold.end + 1].reshape(-1),
-        "fold": fold.name,
-        "model_version": version,
-    })
+    df = pd.DataFrame(
+        {
+            "date": np.tile(dates.to_numpy(), n_a),
+            "ticker": np.repeat(np.asarray(panel.tickers, dtype=object), n_d),
+            "model": model,
+            "forecast_vol": vol.reshape(-1),
+            "target_vol": panel.target_vol[:, fold.start : fold.end + 1].reshape(-1),
+            "fold": fold.name,
+            "model_version": version,
+        }
+    )
     return df.loc[np.isfinite(df["forecast_vol"].to_numpy())]
 
 
@@ -218,11 +223,13 @@ def forecast_range(
     if len(idx) == 0:
         return pd.DataFrame(columns=cols)
     vol = predict_lstm(trained, panel, int(idx[0]), int(idx[-1]))
-    df = pd.DataFrame({
-        "date": np.tile(panel.dates[idx].to_numpy(), len(panel.tickers)),
-        "ticker": np.repeat(np.asarray(panel.tickers, dtype=object), len(idx)),
-        "forecast_vol": vol.reshape(-1),
-    })
+    df = pd.DataFrame(
+        {
+            "date": np.tile(panel.dates[idx].to_numpy(), len(panel.tickers)),
+            "ticker": np.repeat(np.asarray(panel.tickers, dtype=object), len(idx)),
+            "forecast_vol": vol.reshape(-1),
+        }
+    )
     df = df.loc[np.isfinite(df["forecast_vol"].to_numpy())]
     return df.sort_values(["date", "ticker"], kind="stable").reset_index(drop=True)[cols]
 

@@ -37,8 +37,11 @@ def test_attributions_add_up_to_the_allocation(data):
 
 def test_macro_players_get_zero_credit_when_the_model_ignores_macro(data):
     cfg = AllocatorConfig(
-        len(data.asset_features), len(data.macro_features),
-        use_regime=False, adaptive_target=False, use_macro=False,
+        len(data.asset_features),
+        len(data.macro_features),
+        use_regime=False,
+        adaptive_target=False,
+        use_macro=False,
     )
     trained = train_allocator(data, cfg, FAST)
     shap_long = explain_allocations(trained, data, [len(data.dates) - 1])

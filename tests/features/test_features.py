@@ -58,8 +58,15 @@ def test_macro_features_finite_and_role_based(md: MarketData) -> None:
     assert "date" in m.columns and m["date"].is_monotonic_increasing
     num = m.drop(columns="date").to_numpy()
     assert np.isfinite(num).all()
-    for col in ("vixcls_level", "vixcls_chg_5", "baa10y_z_252", "bamlh0a0hym2_chg_21",
-                "t10y2y_chg_21", "t10y3m_level", "dtb3_level"):
+    for col in (
+        "vixcls_level",
+        "vixcls_chg_5",
+        "baa10y_z_252",
+        "bamlh0a0hym2_chg_21",
+        "t10y2y_chg_21",
+        "t10y3m_level",
+        "dtb3_level",
+    ):
         assert col in m.columns
     assert set(m["date"]).issubset(set(md.dates))
 
@@ -75,8 +82,9 @@ def test_features_never_change_when_the_future_changes(md: MarketData) -> None:
     m1 = pert_m.loc[pert_m["date"] <= T].reset_index(drop=True)
     pd.testing.assert_frame_equal(m0, m1)
     # the perturbation is real: features after t do move
-    assert not np.allclose(base_a.loc[base_a["date"] > T, "rv_21"],
-                           pert_a.loc[pert_a["date"] > T, "rv_21"])
+    assert not np.allclose(
+        base_a.loc[base_a["date"] > T, "rv_21"], pert_a.loc[pert_a["date"] > T, "rv_21"]
+    )
 
 
 def test_macro_value_made_available_later_does_not_leak(md: MarketData) -> None:

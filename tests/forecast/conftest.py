@@ -14,8 +14,15 @@ torch.set_num_threads(1)
 
 TICKERS = ["SPY", "TLT", "BIL", "GLD"]
 TINY = LSTMConfig(
-    seq_len=10, hidden=8, emb_dim=2, stride=5, max_epochs=2, patience=1, val_days=126,
-    batch_size=64, shrink_grid=(1.0,),  # keep the net's full correction so tests exercise it
+    seq_len=10,
+    hidden=8,
+    emb_dim=2,
+    stride=5,
+    max_epochs=2,
+    patience=1,
+    val_days=126,
+    batch_size=64,
+    shrink_grid=(1.0,),  # keep the net's full correction so tests exercise it
 )
 
 

@@ -41,8 +41,17 @@ def _toy_forecasts() -> pd.DataFrame:
         good = truth * np.exp(rng.normal(0, 0.1, len(dates)))
         bad = truth * np.exp(rng.normal(0, 0.5, len(dates)))
         for model, f in (("good", good), ("bad", bad)):
-            rows.append(pd.DataFrame({"date": dates, "ticker": ticker, "model": model,
-                                      "forecast_vol": f, "target_vol": truth}))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "date": dates,
+                        "ticker": ticker,
+                        "model": model,
+                        "forecast_vol": f,
+                        "target_vol": truth,
+                    }
+                )
+            )
     df = pd.concat(rows, ignore_index=True)
     df.loc[(df["model"] == "bad") & (df["date"] == dates[0]), "forecast_vol"] = np.nan
     return df
@@ -50,9 +59,11 @@ def _toy_forecasts() -> pd.DataFrame:
 
 def test_evaluate_table() -> None:
     classes = {"A": "equity", "B": "equity", "C": "bond"}
-    ev = evaluate_forecasts(_toy_forecasts(), classes,
-                            {"2015-2016": ("2015-01-01", "2016-12-31"),
-                             "2017-2018": ("2017-01-01", "2018-12-31")})
+    ev = evaluate_forecasts(
+        _toy_forecasts(),
+        classes,
+        {"2015-2016": ("2015-01-01", "2016-12-31"), "2017-2018": ("2017-01-01", "2018-12-31")},
+    )
     assert set(ev["asset_class"]) == {"all", "equity", "bond"}
     assert set(ev["period"]) == {"2015-2016", "2017-2018"}
     for col in ("qlike", "rmse_log", "mz_r2", "n_obs", "dm_vs_bad", "dm_p_vs_good"):

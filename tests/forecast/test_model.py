@@ -61,8 +61,9 @@ def test_nan_loss_raises_model_error(panel: Panel) -> None:
         train_lstm(bad, fold.label_end, TINY)
 
 
-def test_save_load_round_trip(trained: TrainedLSTM, panel: Panel, small_md: MarketData,
-                              tmp_path: Path) -> None:
+def test_save_load_round_trip(
+    trained: TrainedLSTM, panel: Panel, small_md: MarketData, tmp_path: Path
+) -> None:
     cfg = {"data_hash": data_hash(small_md, trained.meta["train_end"])}
     version = save_model(trained, cfg, {"val_loss": trained.meta["best_val_loss"]}, tmp_path)
     folder = tmp_path / "forecaster" / version
@@ -113,8 +114,9 @@ def test_forecast_latest_uses_only_data_up_to_as_of(
     assert (out["date"] == as_of).all() and set(out["ticker"]) == set(small_md.tickers)
     t = panel.dates.get_loc(as_of)
     ref = predict_lstm(trained, panel, t, t)[:, 0]
-    np.testing.assert_allclose(out.set_index("ticker").loc[panel.tickers, "forecast_vol"], ref,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        out.set_index("ticker").loc[panel.tickers, "forecast_vol"], ref, rtol=1e-6
+    )
 
 
 def test_forecast_range_matches_day_by_day(trained: TrainedLSTM, small_md: MarketData) -> None:

@@ -27,7 +27,13 @@ def wf(small_md: MarketData) -> pd.DataFrame:
 
 def test_shapes_and_columns(wf: pd.DataFrame, small_md: MarketData) -> None:
     assert list(wf.columns) == [
-        "date", "ticker", "model", "forecast_vol", "target_vol", "fold", "model_version"
+        "date",
+        "ticker",
+        "model",
+        "forecast_vol",
+        "target_vol",
+        "fold",
+        "model_version",
     ]
     assert set(wf["model"]) == {"lstm", "ewma", "garch", "har"}
     assert set(wf["fold"]) == {"2008", "2009"}

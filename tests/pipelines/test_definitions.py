@@ -37,8 +37,12 @@ def test_ingest_assets_materialise_on_sample(tmp_path):
     result = dg.materialize(
         [ingest.prices, ingest.macro, *INGEST_CHECKS],
         resources=resources,
-        run_config={"ops": {"prices": {"config": {"start": "2019-01-01"}},
-                            "macro": {"config": {"start": "2019-01-01"}}}},
+        run_config={
+            "ops": {
+                "prices": {"config": {"start": "2019-01-01"}},
+                "macro": {"config": {"start": "2019-01-01"}},
+            }
+        },
     )
     assert result.success
     evals = result.get_asset_check_evaluations()

@@ -55,7 +55,8 @@ def test_whole_graph_materialises_and_publishes_valid_weights(tmp_path):
     run_config = {"ops": {k: {"config": v} for k, v in FAST.items()}}
     result = dg.materialize(
         [*unpartitioned, *INGEST_CHECKS, *DOWNSTREAM_CHECKS[:-1]],
-        resources=resources, run_config=run_config,
+        resources=resources,
+        run_config=run_config,
     )
     assert result.success
     failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
@@ -64,7 +65,8 @@ def test_whole_graph_materialises_and_publishes_valid_weights(tmp_path):
     res_w = dg.materialize(
         [*unpartitioned, *weights, DOWNSTREAM_CHECKS[-1]],
         selection=dg.AssetSelection.assets("target_weights"),
-        resources=resources, partition_key="2022-12-30",
+        resources=resources,
+        partition_key="2022-12-30",
     )
     assert res_w.success
     wh = Warehouse.from_db_path(db)
