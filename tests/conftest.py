@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import socket
+import sys
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -51,3 +55,33 @@ def _no_network() -> Iterator[None]:
         mp.setattr(socket.socket, "connect_ex", connect_ex)
         mp.setattr(socket, "getaddrinfo", getaddrinfo)
         yield
+
+
+# --- the fault kit, shared by tests/faults and tests/security --------------------------------
+
+
+def load_kit() -> ModuleType:
+    """``tests/faults/_helpers.py`` as a module (tests cannot import each other here)."""
+    name = "_riskalloc_fault_kit"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parent / "faults" / "_helpers.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def kit() -> ModuleType:
+    """Helpers: seed, snapshot, assert_unchanged, assert_same_as_clean, FakeFred, ..."""
+    return load_kit()
+
+
+@pytest.fixture()
+def wh(kit, tmp_path):
+    """A warehouse seeded with SPY/TLT/GLD prices and VIXCLS/DGS10 over Nov 2019 - Feb 2020."""
+    w = kit.Warehouse(tmp_path / "wh")
+    kit.seed(w)
+    return w

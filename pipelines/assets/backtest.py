@@ -10,22 +10,12 @@ from riskalloc.allocate.dataset import forecast_wide
 from riskalloc.allocate.registry import data_hash, registry_row, save_allocator
 from riskalloc.allocate.train import TrainConfig
 from riskalloc.backtest.headline import run_headline
+from riskalloc.backtest.metrics import HEADLINE
 from riskalloc.backtest.report import write_report
 from riskalloc.warehouse.market import load_market_data
 from riskalloc.warehouse.store import read_table, upsert
 
-HEADLINE_COLUMNS = [
-    "strategy",
-    "ann_return",
-    "ann_vol",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "calmar",
-    "cvar_95",
-    "turnover",
-    "avg_exposure",
-]
+HEADLINE_COLUMNS = ["strategy", *HEADLINE]
 
 
 @dg.asset(group_name="backtest", deps=["vol_forecasts"], kinds={"pytorch", "duckdb"})

@@ -10,25 +10,37 @@ from riskalloc.warehouse.market import load_market_data
 from riskalloc.warehouse.store import upsert
 
 
+def _store(context, source, warehouse, table, build, describe) -> dg.MaterializeResult:
+    """Build ``table`` from the warehouse's market data and upsert it; shared metadata."""
+    with warehouse.get_connection() as con:
+        md = load_market_data(con, source.universe())
+    df = build(md)
+    with warehouse.get_connection() as con:
+        res = upsert(warehouse.warehouse(), con, table, df)
+    context.log.info("%s: %s", table, res)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": res.total_rows,
+            "rows_changed": res.inserted + res.updated,
+            **describe(df),
+            "date_range": date_range(df["date"].min(), df["date"].max()),
+            "preview": table_preview(df.tail(10)),
+        }
+    )
+
+
 @dg.asset(group_name="features", deps=["prices", "macro"], kinds={"duckdb", "pandas"})
 def features(
     context: dg.AssetExecutionContext, source: SourceResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """Per-asset returns, realised/EWMA/downside vol, momentum, drawdown, equity correlation."""
-    with warehouse.get_connection() as con:
-        md = load_market_data(con, source.universe())
-    df = build_asset_features(md)
-    with warehouse.get_connection() as con:
-        res = upsert(warehouse.warehouse(), con, "features", df)
-    context.log.info("features: %s", res)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": res.total_rows,
-            "rows_changed": res.inserted + res.updated,
-            "tickers": int(df["ticker"].nunique()),
-            "date_range": date_range(df["date"].min(), df["date"].max()),
-            "preview": table_preview(df.tail(10)),
-        }
+    return _store(
+        context,
+        source,
+        warehouse,
+        "features",
+        build_asset_features,
+        lambda df: {"tickers": int(df["ticker"].nunique())},
     )
 
 
@@ -37,18 +49,11 @@ def macro_features(
     context: dg.AssetExecutionContext, source: SourceResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """VIX, credit spreads, curve slopes and the risk-free rate, as known at each close."""
-    with warehouse.get_connection() as con:
-        md = load_market_data(con, source.universe())
-    df = build_macro_features(md)
-    with warehouse.get_connection() as con:
-        res = upsert(warehouse.warehouse(), con, "macro_features", df)
-    context.log.info("macro_features: %s", res)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": res.total_rows,
-            "rows_changed": res.inserted + res.updated,
-            "columns": ", ".join(c for c in df.columns if c != "date"),
-            "date_range": date_range(df["date"].min(), df["date"].max()),
-            "preview": table_preview(df.tail(10)),
-        }
+    return _store(
+        context,
+        source,
+        warehouse,
+        "macro_features",
+        build_macro_features,
+        lambda df: {"columns": ", ".join(c for c in df.columns if c != "date")},
     )

@@ -20,17 +20,9 @@ def _metadata(s: IngestSummary) -> dict[str, object]:
     }
 
 
-@dg.asset(group_name="ingest", kinds={"duckdb", "parquet"})
-def prices(
-    context: dg.AssetExecutionContext,
-    config: IngestConfig,
-    source: SourceResource,
-    warehouse: WarehouseResource,
-) -> dg.MaterializeResult:
-    """Daily adjusted closes (and bars where the source has them) for the universe."""
-    src = source.price_source()
+def _ingest(context, config, source, warehouse, src, fn) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
-        s = ingest_prices(
+        s = fn(
             warehouse.warehouse(),
             con,
             src,
@@ -39,8 +31,19 @@ def prices(
             config.end,
             config.incremental,
         )
-    context.log.info("prices from %s: %s", src.name, s.result)
+    context.log.info("%s from %s: %s", s.result.table, src.name, s.result)
     return dg.MaterializeResult(metadata={"source": src.name, **_metadata(s)})
+
+
+@dg.asset(group_name="ingest", kinds={"duckdb", "parquet"})
+def prices(
+    context: dg.AssetExecutionContext,
+    config: IngestConfig,
+    source: SourceResource,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    """Daily adjusted closes (and bars where the source has them) for the universe."""
+    return _ingest(context, config, source, warehouse, source.price_source(), ingest_prices)
 
 
 @dg.asset(group_name="ingest", kinds={"duckdb", "parquet"})
@@ -51,16 +54,4 @@ def macro(
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     """FRED series with the date each value became available (point in time)."""
-    src = source.macro_source()
-    with warehouse.get_connection() as con:
-        s = ingest_macro(
-            warehouse.warehouse(),
-            con,
-            src,
-            source.universe(),
-            config.start,
-            config.end,
-            config.incremental,
-        )
-    context.log.info("macro from %s: %s", src.name, s.result)
-    return dg.MaterializeResult(metadata={"source": src.name, **_metadata(s)})
+    return _ingest(context, config, source, warehouse, source.macro_source(), ingest_macro)

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from riskalloc.allocate.covariance import factor_cov  # noqa: F401  (documentation link)
 from riskalloc.allocate.dataset import AllocatorData
 from riskalloc.allocate.train import TrainedAllocator
 from riskalloc.reports.shap_attributions import check_local_accuracy, explain, output_name

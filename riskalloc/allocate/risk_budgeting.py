@@ -312,9 +312,10 @@ def solve_risk_budgeting(
             if bool((d < 0).any()):
                 raise SolverError("factor covariance has negative idiosyncratic variances")
         f, d = f.expand(b.shape[0], -1, -1), d.expand(b.shape[0], -1)
-        s = ((f.detach() ** 2).sum(-1) + d.detach()).mean(-1).clamp_min(1e-300)
-        if bool((((f.detach() ** 2).sum(-1) + d.detach()) <= 0).any()):
+        diag = (f.detach() ** 2).sum(-1) + d.detach()
+        if bool((diag <= 0).any()):
             raise SolverError("factor covariance has an asset with zero variance")
+        s = diag.mean(-1)
         y = _FactorRB.apply(f / s.sqrt()[:, None, None], d / s[:, None], b, tol, max_iter)
     else:
         sigma = cov.reshape(-1, n, n).to(torch.float64)

@@ -11,9 +11,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+import torch
 
+from riskalloc.allocate.covariance import factor_cov
 from riskalloc.allocate.dataset import AllocatorData, build_allocator_data
 from riskalloc.allocate.model import AllocatorConfig
+from riskalloc.allocate.risk_budgeting import risk_contributions
 from riskalloc.allocate.train import TrainConfig, TrainedAllocator, train_allocator
 from riskalloc.errors import DataError, ModelError
 from riskalloc.market import MarketData
@@ -93,34 +96,30 @@ class RiskallocStrategy:
 def allocation_frame(
     trained: TrainedAllocator, data: AllocatorData, idx: np.ndarray, asset_classes: dict[str, str]
 ) -> pd.DataFrame:
-    """Long (date, ticker, weight, risk_budget, risk_contribution, exposure, regime) rows."""
-    from riskalloc.allocate.covariance import factor_cov
-    from riskalloc.allocate.risk_budgeting import risk_contributions
-
+    """Long (date, ticker, asset_class, weight, risk_budget, risk_contribution, exposure,
+    target_vol, regime) rows for the allocations at rows ``idx``."""
     alloc = trained.allocate(data, idx)
-    import torch
-
     cov = factor_cov(
         torch.from_numpy(data.vol[idx]),
         torch.from_numpy(data.loadings[idx]),
         torch.from_numpy(data.uniq[idx]),
     )
     rc = risk_contributions(cov, alloc.rb_weights.double()).numpy()
-    probs = alloc.regime_probs.double().numpy()
-    rows = []
-    for j, t in enumerate(idx):
-        for i, tk in enumerate(data.tickers):
-            rows.append(
-                {
-                    "date": data.dates[t],
-                    "ticker": tk,
-                    "asset_class": asset_classes.get(tk, "other"),
-                    "weight": float(alloc.weights[j, i]),
-                    "risk_budget": float(alloc.budgets[j, i]),
-                    "risk_contribution": float(rc[j, i]),
-                    "exposure": float(alloc.exposure[j]),
-                    "target_vol": float(alloc.target_vol[j]),
-                    "regime": int(np.argmax(probs[j])),
-                }
-            )
-    return pd.DataFrame(rows)
+    n = len(data.tickers)
+
+    def per_date(values: torch.Tensor) -> np.ndarray:
+        return np.repeat(values.double().numpy(), n)
+
+    return pd.DataFrame(
+        {
+            "date": np.repeat(data.dates[idx].to_numpy(), n),
+            "ticker": np.tile(data.tickers, len(idx)),
+            "asset_class": np.tile([asset_classes.get(t, "other") for t in data.tickers], len(idx)),
+            "weight": alloc.weights.double().numpy().ravel(),
+            "risk_budget": alloc.budgets.double().numpy().ravel(),
+            "risk_contribution": rc.ravel(),
+            "exposure": per_date(alloc.exposure),
+            "target_vol": per_date(alloc.target_vol),
+            "regime": np.repeat(alloc.regime_probs.double().numpy().argmax(-1), n),
+        }
+    )

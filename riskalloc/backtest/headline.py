@@ -85,7 +85,7 @@ def run_headline(
     names = list(ABLATIONS) if ablations else ["riskalloc"]
     factories = {
         **riskalloc_factories(md, vol_forecast, names, train_cfg, on_fit),
-        **baseline_factories([b for b in baselines]),
+        **baseline_factories(list(baselines)),
     }
     grid = run_grid(
         factories,

@@ -31,6 +31,7 @@ METRICS: tuple[str, ...] = (
     "avg_exposure",
     "n_days",
 )
+HEADLINE: tuple[str, ...] = METRICS[:-1]  # what tables and reports show (all but n_days)
 MIN_YEAR_DAYS = 20
 
 

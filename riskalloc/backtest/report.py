@@ -12,19 +12,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from riskalloc.backtest.metrics import drawdown_series
-
-HEADLINE = (
-    "ann_return",
-    "ann_vol",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "calmar",
-    "cvar_95",
-    "turnover",
-    "avg_exposure",
-)
+from riskalloc.backtest.metrics import HEADLINE, drawdown_series
 
 
 def _fmt(v: object) -> str:

@@ -1,40 +1,8 @@
-"""Fixtures of the security suite: the fault suite's helper kit and a seeded warehouse."""
+"""Fixtures of the security suite: no proxies (``kit``, ``wh`` come from tests/conftest.py)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import pytest
-
-
-def load_kit() -> ModuleType:
-    """``tests/faults/_helpers.py`` as a module (tests cannot import each other here)."""
-    name = "_riskalloc_fault_kit"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "faults" / "_helpers.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-@pytest.fixture(scope="session")
-def kit() -> ModuleType:
-    """Helpers: seed, snapshot, assert_unchanged, FakeFred, ..."""
-    return load_kit()
-
-
-@pytest.fixture()
-def wh(kit, tmp_path):
-    """A warehouse seeded with SPY/TLT/GLD prices and VIXCLS/DGS10 over Nov 2019 - Feb 2020."""
-    w = kit.Warehouse(tmp_path / "wh")
-    kit.seed(w)
-    return w
 
 
 @pytest.fixture(autouse=True)
