@@ -10,7 +10,7 @@ from riskalloc.allocate.publish import validate_target_weights
 from riskalloc.errors import PublishError
 from riskalloc.quality import CheckOutcome
 from riskalloc.warehouse import read_table
-from riskalloc.warehouse.store import table_exists
+from riskalloc.warehouse.catalog import table_exists
 
 
 def _result(o: CheckOutcome) -> dg.AssetCheckResult:

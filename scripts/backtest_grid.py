@@ -23,7 +23,8 @@ from riskalloc.allocate.dataset import forecast_wide
 from riskalloc.backtest.headline import run_headline
 from riskalloc.config import load_universe
 from riskalloc.warehouse.market import load_market_data
-from riskalloc.warehouse.store import Warehouse, read_table, upsert
+from riskalloc.warehouse.reads import read_table
+from riskalloc.warehouse.store import Warehouse, upsert
 
 OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 SUMMARY_METRICS = ["sharpe", "ann_return", "ann_vol", "max_drawdown", "cvar_95", "turnover"]

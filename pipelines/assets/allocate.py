@@ -13,7 +13,8 @@ from riskalloc.allocate.registry import data_hash, registry_row, save_allocator
 from riskalloc.allocate.train import TrainConfig, train_allocator
 from riskalloc.quality.calendar import trading_days
 from riskalloc.warehouse.market import load_market_data
-from riskalloc.warehouse.store import read_table, upsert
+from riskalloc.warehouse.reads import read_table
+from riskalloc.warehouse.store import upsert
 
 # Weekday partitions (holidays produce no rows); the current day is included once it closes.
 WEEKDAYS = dg.TimeWindowPartitionsDefinition(

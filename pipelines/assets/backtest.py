@@ -13,7 +13,8 @@ from riskalloc.backtest.headline import run_headline
 from riskalloc.backtest.metrics import HEADLINE
 from riskalloc.backtest.report import write_report
 from riskalloc.warehouse.market import load_market_data
-from riskalloc.warehouse.store import read_table, upsert
+from riskalloc.warehouse.reads import read_table
+from riskalloc.warehouse.store import upsert
 
 HEADLINE_COLUMNS = ["strategy", *HEADLINE]
 

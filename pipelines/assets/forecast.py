@@ -14,7 +14,8 @@ from riskalloc.forecast.lstm import LSTMConfig
 from riskalloc.forecast.registry import data_hash, load_model, registry_row, save_model
 from riskalloc.forecast.walkforward import forecast_range, walk_forward_forecasts
 from riskalloc.warehouse.market import load_market_data
-from riskalloc.warehouse.store import read_table, upsert
+from riskalloc.warehouse.reads import read_table
+from riskalloc.warehouse.store import upsert
 
 
 @dg.asset(group_name="forecast", deps=["features", "macro_features"], kinds={"pytorch", "duckdb"})

@@ -18,7 +18,8 @@ from riskalloc.reports.regime_report import regime_report as render_regime_repor
 from riskalloc.reports.render import atomic_write_text
 from riskalloc.reports.shap_report import shap_report as render_shap_report
 from riskalloc.warehouse.market import load_market_data
-from riskalloc.warehouse.store import read_table, upsert
+from riskalloc.warehouse.reads import read_table
+from riskalloc.warehouse.store import upsert
 
 HMM_TRAIN_END = "2016-12-31"
 

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from riskalloc.warehouse.store import (
-    UpsertResult,
-    Warehouse,
-    last_dates,
-    query_readonly,
-    read_table,
-    resolve_inside,
-    sync_parquet,
-    table_exists,
-    table_fingerprint,
-    upsert,
-    verify_parquet,
-)
+from riskalloc.warehouse.catalog import table_exists
+from riskalloc.warehouse.mirror import sync_parquet, verify_parquet
+from riskalloc.warehouse.reads import last_dates, query_readonly, read_table, table_fingerprint
+from riskalloc.warehouse.store import UpsertResult, Warehouse, resolve_inside, upsert
 from riskalloc.warehouse.tables import TABLES, TableSpec, table_spec
 
 __all__ = [

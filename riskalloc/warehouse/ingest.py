@@ -10,7 +10,8 @@ import pandas as pd
 
 from riskalloc.config import Universe
 from riskalloc.sources.schema import validate_macro, validate_prices
-from riskalloc.warehouse.store import UpsertResult, Warehouse, last_dates, upsert
+from riskalloc.warehouse.reads import last_dates
+from riskalloc.warehouse.store import UpsertResult, Warehouse, upsert
 
 
 class PriceSource(Protocol):

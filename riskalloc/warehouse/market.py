@@ -8,7 +8,7 @@ import pandas as pd
 from riskalloc.config import Universe
 from riskalloc.errors import DataError
 from riskalloc.market import MarketData
-from riskalloc.warehouse.store import read_table
+from riskalloc.warehouse.reads import read_table
 
 
 def load_market_data(

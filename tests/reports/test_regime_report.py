@@ -10,7 +10,8 @@ import pytest
 
 from riskalloc.errors import DataError
 from riskalloc.reports.regime_report import regime_report, regimes_frame
-from riskalloc.warehouse.store import Warehouse, read_table, upsert
+from riskalloc.warehouse.reads import read_table
+from riskalloc.warehouse.store import Warehouse, upsert
 
 PATH = ["calm", "calm", "stress", "stress", "stress", "calm", "calm", "stress"]
 

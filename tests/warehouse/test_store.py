@@ -194,7 +194,8 @@ def test_paths_cannot_escape_the_root(tmp_path):
 
 
 def test_replace_drops_stale_keys_atomically(tmp_path):
-    from riskalloc.warehouse.store import Warehouse, read_table, upsert
+    from riskalloc.warehouse.reads import read_table
+    from riskalloc.warehouse.store import Warehouse, upsert
 
     wh = Warehouse(tmp_path)
     first = pd.DataFrame(
