@@ -15,17 +15,16 @@ import json
 import os
 import platform
 import pstats
-import time
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import torch
+from allocator_problems import Problem, correlation_range, make_problem, returns_with_covariance
+from timing import Timing, loglog_slope, timed
 
-from riskalloc.allocate.covariance import FactorCov, factor_cov
+from riskalloc.allocate.covariance import FactorCov
 from riskalloc.allocate.model import AllocatorConfig, RiskAllocator
 from riskalloc.allocate.risk_budgeting import (
     last_solve_info,
@@ -37,9 +36,7 @@ from riskalloc.seeding import seed_everything
 OUT = Path(__file__).resolve().parent / "results"
 SIZES = (10, 50, 100, 250, 500, 1000)
 QUICK_SIZES = (10, 50, 250, 1000)
-N_ASSET_FEATURES, N_MACRO_FEATURES, K_FACTORS = 11, 13, 3
-MAX_CORR = 0.8  # cap on each asset's common variance share, so |corr| ≤ 0.8
-BUDGET_FLOOR = 0.2  # same floor as AllocatorConfig: b_i ≥ floor / n
+N_ASSET_FEATURES, N_MACRO_FEATURES = 11, 13
 SKFOLIO_TOL = 1e-12  # Clarabel gap tolerances, as in tests/allocate/test_risk_budgeting.py
 TARGETS = {
     "alloc_50_single_thread_ms": 1.0,
@@ -47,77 +44,6 @@ TARGETS = {
     "exponent_factor": 1.1,
     "speedup_vs_skfolio": 100.0,
 }
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One seeded risk-budgeting problem: annual vols, k-factor correlation and budgets."""
-
-    vol: torch.Tensor  # (1, n) float64, 5-40 %
-    loadings: torch.Tensor  # (1, n, k) float64, rows with squared norm ≤ MAX_CORR
-    uniq: torch.Tensor  # (1, n) float64, 1 - rowsum(L²)
-    budgets: torch.Tensor  # (1, n) float64 on the simplex, floored
-
-    @property
-    def factor(self) -> FactorCov:
-        """Σ in factor form."""
-        return factor_cov(self.vol, self.loadings, self.uniq)
-
-
-def make_problem(n: int, seed: int) -> Problem:
-    """Realistic Σ: vols U(5 %, 40 %), a market factor plus two style factors (correlations
-    0.04-0.8), and Dirichlet budgets with the allocator's floor."""
-    rng = np.random.default_rng(seed)
-    vol = rng.uniform(0.05, 0.40, n)
-    market = rng.uniform(0.2, 0.75, (n, 1))
-    styles = rng.uniform(0.0, 0.45, (n, K_FACTORS - 1))
-    load = np.hstack([market, styles])
-    common = (load**2).sum(1)
-    load *= np.sqrt(np.minimum(1.0, MAX_CORR / common))[:, None]
-    uniq = 1.0 - (load**2).sum(1)
-    raw = rng.dirichlet(np.ones(n))
-    b = BUDGET_FLOOR / n + (1 - BUDGET_FLOOR) * raw
-
-    def t(a: np.ndarray) -> torch.Tensor:
-        return torch.tensor(a, dtype=torch.float64).unsqueeze(0)
-
-    return Problem(t(vol), t(load), t(uniq), t(b / b.sum()))
-
-
-def correlation_range(p: Problem) -> tuple[float, float]:
-    """Min and max off-diagonal correlation of the problem (sanity check of realism)."""
-    load = p.loadings[0]
-    corr = (load @ load.T).numpy()
-    off = corr[~np.eye(corr.shape[0], dtype=bool)]
-    return float(off.min()), float(off.max())
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Wall-clock median and minimum, and median process CPU time, all in milliseconds.
-
-    On a loaded machine the wall median includes time spent waiting for a core; the CPU
-    time (all threads of this process) does not, so it shows the load-free cost.
-    """
-
-    median: float
-    min: float
-    cpu: float
-
-
-def timed(fn: Callable[[], object], repeats: int, warmup: int = 5) -> Timing:
-    """Time ``fn`` ``repeats`` times after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    wall, cpu = [], []
-    for _ in range(repeats):
-        c0, t0 = time.process_time(), time.perf_counter()
-        fn()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return Timing(
-        float(np.median(wall)) * 1e3, float(np.min(wall)) * 1e3, float(np.median(cpu)) * 1e3
-    )
 
 
 def max_rc_error(sigma: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> float:
@@ -158,16 +84,6 @@ def time_solver(
     return timing, w[0], info.iterations if info else -1
 
 
-def returns_with_covariance(sigma: np.ndarray, seed: int) -> np.ndarray:
-    """(T, n) returns whose sample covariance (ddof=1) is exactly ``sigma``."""
-    n = sigma.shape[0]
-    rng = np.random.default_rng(seed)
-    z = rng.normal(size=(max(600, n + 100), n))
-    z -= z.mean(0)
-    z = z @ np.linalg.inv(np.linalg.cholesky(np.cov(z.T)).T)
-    return z @ np.linalg.cholesky(sigma).T
-
-
 def time_skfolio(sigma: np.ndarray, b: np.ndarray, repeats: int) -> dict:
     """Timing of skfolio RiskBudgeting.fit on returns with covariance Σ, and its weights."""
     from skfolio.optimization import RiskBudgeting
@@ -184,11 +100,6 @@ def time_skfolio(sigma: np.ndarray, b: np.ndarray, repeats: int) -> dict:
         "weights": np.asarray(model.weights_),
         "inaccurate_warning": inaccurate,
     }
-
-
-def loglog_slope(sizes: list[int], ms: list[float]) -> float:
-    """Least-squares slope of log(ms) on log(n)."""
-    return float(np.polyfit(np.log(sizes), np.log(ms), 1)[0])
 
 
 def profile_allocation(n: int, threads: int = 1) -> str:
