@@ -1,11 +1,14 @@
 """The Parquet mirror of the warehouse: staged partition writes, full rewrites, verification.
 
 Partitions are written to temp files inside the DuckDB transaction and published (renamed)
-only after the commit; see :func:`riskalloc.warehouse.store.upsert`.
+only after the commit; see :func:`riskalloc.warehouse.store.upsert_many`. A journal marker
+(``parquet/<table>/.publish-pending``) is written before the commit and removed after the
+publish, so a writer killed in between is noticed, and repaired, by the next one.
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +24,10 @@ from riskalloc.warehouse.tables import TableSpec, table_spec
 if TYPE_CHECKING:
     from riskalloc.warehouse.store import Warehouse
 
+log = logging.getLogger(__name__)
+
+Fingerprint = tuple[int, int]
+
 
 def _arrow(result: duckdb.DuckDBPyConnection) -> pa.Table:
     """Arrow table of a result (``to_arrow_table`` in DuckDB 2, ``fetch_arrow_table`` before)."""
@@ -34,77 +41,186 @@ def _years(frame: pd.DataFrame, col: str) -> list[int]:
     return sorted({int(y) for y in pd.to_datetime(frame[col]).dt.year.unique()})
 
 
+def _order(spec: TableSpec) -> str:
+    return ", ".join(f'"{k}"' for k in spec.key)
+
+
+def _year_filter(spec: TableSpec, year: int | None) -> tuple[str, list[object]]:
+    if year is None or spec.partition_by_year is None:
+        return "", []
+    return f' WHERE year("{spec.partition_by_year}") = ?', [year]
+
+
 def stage_partitions(
     wh: Warehouse, con: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pd.DataFrame
 ) -> list[parquet.StagedFile]:
-    """Write the touched partitions of ``spec`` (as seen inside the transaction)."""
+    """Write the partitions of ``spec`` touched by ``frame`` (as seen inside the transaction).
+
+    A partition left without rows is staged for removal.
+    """
     staged: list[parquet.StagedFile] = []
+    years: list[int | None] = (
+        [None] if spec.partition_by_year is None else list(_years(frame, spec.partition_by_year))
+    )
     try:
-        if spec.partition_by_year is None:
-            data = _arrow(con.execute(f'SELECT * FROM "{spec.name}"'))
-            staged.append(
-                parquet.stage_table(data, parquet.partition_path(wh.parquet_dir, spec.name, None))
-            )
-            return staged
-        col = spec.partition_by_year
-        for year in _years(frame, col):
+        for year in years:
+            where, params = _year_filter(spec, year)
             data = _arrow(
-                con.execute(
-                    f'SELECT * FROM "{spec.name}" WHERE year("{col}") = ? '
-                    f"ORDER BY {', '.join(f'{chr(34)}{k}{chr(34)}' for k in spec.key)}",
-                    [year],
-                )
+                con.execute(f'SELECT * FROM "{spec.name}"{where} ORDER BY {_order(spec)}', params)
             )
-            staged.append(
-                parquet.stage_table(data, parquet.partition_path(wh.parquet_dir, spec.name, year))
-            )
+            final = parquet.partition_path(wh.parquet_dir, spec.name, year)
+            if data.num_rows == 0 and year is not None:
+                staged.append(parquet.stage_removal(final))
+            else:
+                staged.append(parquet.stage_table(data, final))
     except BaseException:
         parquet.discard(staged)
         raise
     return staged
 
 
+def _db_years(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> list[int | None]:
+    if spec.partition_by_year is None:
+        return [None]
+    rows = con.execute(
+        f'SELECT DISTINCT year("{spec.partition_by_year}") FROM "{spec.name}" ORDER BY 1'
+    ).fetchall()
+    return [int(r[0]) for r in rows if r[0] is not None]
+
+
+def _file_years(wh: Warehouse, spec: TableSpec) -> dict[int | None, Path]:
+    base = wh.parquet_dir / spec.name
+    if spec.partition_by_year is None:
+        f = parquet.partition_path(wh.parquet_dir, spec.name, None)
+        return {None: f} if f.exists() else {}
+    out: dict[int | None, Path] = {}
+    for f in sorted(base.glob(f"year=*/{parquet.PART_FILE}")) if base.exists() else []:
+        try:
+            out[int(f.parent.name.removeprefix("year="))] = f
+        except ValueError:
+            continue
+    return out
+
+
+def partition_fingerprint(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, year: int | None
+) -> Fingerprint:
+    """(rows, order-free checksum of every value) of one DuckDB partition."""
+    where, params = _year_filter(spec, year)
+    n, h = con.execute(
+        f'SELECT count(*), coalesce(sum(hash(t)), 0) FROM "{spec.name}" t{where}', params
+    ).fetchall()[0]
+    return int(n), int(h)
+
+
+def file_fingerprint(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path) -> Fingerprint:
+    """(rows, checksum) of a Parquet file, read with the DuckDB table's column types.
+
+    Raises ``duckdb.Error`` when the file is unreadable or its columns differ from the table.
+    """
+    cols = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
+        "ORDER BY ordinal_position",
+        [spec.name],
+    ).fetchall()
+    file_cols = [
+        r[0]
+        for r in con.execute(
+            "DESCRIBE SELECT * FROM read_parquet(?, hive_partitioning = false)", [str(path)]
+        ).fetchall()
+    ]
+    if file_cols != [c for c, _ in cols]:
+        raise duckdb.ConversionException(
+            f"columns {file_cols} differ from the table's {[c for c, _ in cols]}"
+        )
+    casts = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in cols)
+    n, h = con.execute(
+        f"SELECT count(*), coalesce(sum(hash(p)), 0) FROM (SELECT {casts} FROM "
+        "read_parquet(?, hive_partitioning = false)) p",
+        [str(path)],
+    ).fetchall()[0]
+    return int(n), int(h)
+
+
 def sync_parquet(wh: Warehouse, con: duckdb.DuckDBPyConnection, name: str) -> int:
     """Rewrite the whole Parquet mirror of ``name`` from DuckDB; returns files written.
 
-    Repairs a mirror left stale by a crash between commit and publish.
+    Repairs a mirror left stale by a crash between commit and publish: every partition is
+    rewritten, files of partitions DuckDB no longer holds are removed, the journal cleared.
     """
     spec = table_spec(name)
+    journal = parquet.journal_path(wh.parquet_dir, spec.name)
     if not table_exists(con, spec.name):
+        journal.unlink(missing_ok=True)
         return 0
-    frame = con.execute(f'SELECT * FROM "{spec.name}"').df()
-    if frame.empty:
-        return 0
-    staged = stage_partitions(wh, con, spec, frame)
+    staged: list[parquet.StagedFile] = []
+    try:
+        for year in _db_years(con, spec):
+            where, params = _year_filter(spec, year)
+            data = _arrow(
+                con.execute(f'SELECT * FROM "{spec.name}"{where} ORDER BY {_order(spec)}', params)
+            )
+            if data.num_rows or year is None:
+                final = parquet.partition_path(wh.parquet_dir, spec.name, year)
+                staged.append(parquet.stage_table(data, final))
+    except BaseException:
+        parquet.discard(staged)
+        raise
+    written = {s.final for s in staged}
+    staged += [parquet.stage_removal(f) for f in _file_years(wh, spec).values() if f not in written]
     parquet.publish(staged)
-    return len(staged)
+    journal.unlink(missing_ok=True)
+    return len(written)
 
 
 def verify_parquet(wh: Warehouse, con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
-    """Problems with the Parquet mirror of ``name``: unreadable files or row-count drift.
+    """Problems with the Parquet mirror of ``name``: unreadable, missing, extra or stale files.
 
-    An empty list means every partition file opens and the mirror holds exactly the
-    DuckDB rows; otherwise run :func:`sync_parquet` to rewrite it.
+    Each partition's rows and a checksum of all its values are compared with DuckDB's,
+    so a same-count update that never reached the mirror is found too. An empty list
+    means the mirror holds exactly the DuckDB rows; otherwise run :func:`sync_parquet`.
     """
     spec = table_spec(name)
-    if not table_exists(con, spec.name):
-        return []
-    base = wh.parquet_dir / spec.name
     problems: list[str] = []
-    n_files = 0
-    for f in sorted(base.rglob("*.parquet")) if base.exists() else []:
+    if parquet.journal_path(wh.parquet_dir, spec.name).exists():
+        problems.append(
+            f"{spec.name}: a write was interrupted between the DuckDB commit and the "
+            "Parquet publish (journal marker present)"
+        )
+    if not table_exists(con, spec.name):
+        return problems
+    files = _file_years(wh, spec)
+    for year in sorted(set(_db_years(con, spec)) | set(files), key=lambda y: y or 0):
+        label = spec.name if year is None else f"{spec.name} year={year}"
+        want = partition_fingerprint(con, spec, year)
+        f = files.get(year)
+        if f is None:
+            if want[0]:
+                problems.append(f"{label}: Parquet file missing ({want[0]} rows in DuckDB)")
+            continue
         try:
-            n_files += pq_rows(f)
-        except Exception as exc:  # pyarrow raises several types for corrupt files
+            got = file_fingerprint(con, spec, f)
+        except Exception as exc:  # duckdb raises several types for corrupt files
             problems.append(f"unreadable Parquet file {f}: {type(exc).__name__}: {exc}")
-    n_db = con.execute(f'SELECT count(*) FROM "{spec.name}"').fetchall()[0][0]
-    if not problems and n_files != n_db:
-        problems.append(f"Parquet mirror of {spec.name!r} has {n_files} rows, DuckDB {n_db}")
+            continue
+        if got != want:
+            what = "rows" if got[0] != want[0] else "values (checksum)"
+            problems.append(
+                f"{label}: Parquet file {f} differs from DuckDB in {what}: "
+                f"{got[0]} rows in the file, {want[0]} in DuckDB"
+            )
     return problems
 
 
-def pq_rows(path: Path) -> int:
-    """Row count from a Parquet file's footer (raises if the file is corrupt)."""
-    import pyarrow.parquet as pq
-
-    return int(pq.ParquetFile(path).metadata.num_rows)
+def repair_pending(wh: Warehouse, con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Rewrite the mirror of every table whose last write was cut off after its commit."""
+    repaired = []
+    for name in parquet.pending_tables(wh.parquet_dir):
+        try:
+            table_spec(name)
+        except Exception:
+            continue
+        log.warning("repairing the Parquet mirror of %r after an interrupted write", name)
+        sync_parquet(wh, con, name)
+        repaired.append(name)
+    return repaired

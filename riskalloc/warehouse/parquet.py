@@ -19,11 +19,17 @@ import pyarrow.parquet as pq
 PART_FILE = "part-0.parquet"
 
 
+JOURNAL = ".publish-pending"
+
+
 @dataclass(frozen=True, slots=True)
 class StagedFile:
-    """A Parquet file written to ``tmp`` and waiting to replace ``final``."""
+    """A Parquet file written to ``tmp`` and waiting to replace ``final``.
 
-    tmp: Path
+    ``tmp=None`` stages a removal: the partition has no rows left, so ``final`` is deleted.
+    """
+
+    tmp: Path | None
     final: Path
 
 
@@ -47,22 +53,38 @@ def stage_table(data: pa.Table, final: Path) -> StagedFile:
     return StagedFile(tmp, final)
 
 
+def stage_removal(final: Path) -> StagedFile:
+    """Stage the deletion of a partition file whose rows are all gone."""
+    return StagedFile(None, final)
+
+
 def publish(staged: list[StagedFile]) -> None:
-    """Move staged files into place (each move is atomic on POSIX)."""
+    """Move staged files into place (each move is atomic on POSIX); idempotent."""
     for s in staged:
-        os.replace(s.tmp, s.final)
+        if s.tmp is None:
+            s.final.unlink(missing_ok=True)
+        elif s.tmp.exists() or not s.final.exists():
+            os.replace(s.tmp, s.final)
 
 
 def discard(staged: list[StagedFile]) -> None:
     """Delete staged temp files after a failed write."""
     for s in staged:
-        with contextlib.suppress(OSError):
-            s.tmp.unlink(missing_ok=True)
+        if s.tmp is not None:
+            with contextlib.suppress(OSError):
+                s.tmp.unlink(missing_ok=True)
 
 
-def remove_partition(final: Path) -> None:
-    """Delete a partition file whose rows are all gone."""
-    final.unlink(missing_ok=True)
+def journal_path(parquet_dir: Path, table: str) -> Path:
+    """Marker saying a commit of ``table`` may not have reached its mirror yet."""
+    return parquet_dir / table / JOURNAL
+
+
+def pending_tables(parquet_dir: Path) -> list[str]:
+    """Tables whose last write died between the DuckDB commit and the mirror publish."""
+    if not parquet_dir.exists():
+        return []
+    return sorted(p.parent.name for p in parquet_dir.glob(f"*/{JOURNAL}"))
 
 
 def clean_stale_temp(parquet_dir: Path) -> int:

@@ -9,9 +9,10 @@ allow-list in :mod:`riskalloc.warehouse.tables`; values are always bound paramet
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,9 +22,15 @@ import duckdb
 import pandas as pd
 
 from riskalloc.errors import SchemaError, WarehouseError, WarehouseLockedError
+from riskalloc.reports.render import atomic_write_text
 from riskalloc.warehouse import parquet
-from riskalloc.warehouse.catalog import table_columns
-from riskalloc.warehouse.mirror import stage_partitions
+from riskalloc.warehouse.catalog import table_columns, table_exists
+from riskalloc.warehouse.mirror import (
+    file_fingerprint,
+    partition_fingerprint,
+    repair_pending,
+    stage_partitions,
+)
 from riskalloc.warehouse.tables import TableSpec, table_spec
 
 log = logging.getLogger(__name__)
@@ -166,39 +173,33 @@ def _prepare(df: pd.DataFrame, spec: TableSpec, columns: list[str], now: datetim
     return out.loc[:, columns]
 
 
-def upsert(
+@dataclass
+class _Pending:
+    """One table's part of a multi-table upsert, between its statements and the commit."""
+
+    spec: TableSpec
+    n_before: int
+    n_after: int
+    updated: int
+    removed: int
+    n_frame: int
+    staged: list[parquet.StagedFile]
+
+
+def _upsert_in_transaction(
     wh: Warehouse,
     con: duckdb.DuckDBPyConnection,
-    name: str,
+    spec: TableSpec,
     df: pd.DataFrame,
-    *,
-    now: datetime | None = None,
-    fail_after_stage: bool = False,
-    replace: bool = False,
-) -> UpsertResult:
-    """Insert new keys and update changed rows of ``name`` in one transaction.
-
-    Rows whose values are unchanged are left alone (their ``ingested_at`` too), so the
-    same input twice leaves identical tables. The Parquet partitions touched are
-    rewritten to temp files inside the transaction and moved into place only after
-    the commit; any failure rolls DuckDB back and deletes the temp files.
-    ``replace=True`` also deletes stored keys absent from ``df`` in the same transaction
-    (for small derived tables without year partitions, e.g. ``forecast_eval``).
-    ``fail_after_stage`` injects a failure after staging (for tests).
-    """
-    spec = table_spec(name)
-    if replace and spec.partition_by_year is not None:
-        raise WarehouseError(f"replace=True is only for tables without year partitions ({name!r})")
-    now = now or datetime.now(timezone.utc)
-    staged: list[parquet.StagedFile] = []
-    if parquet.clean_stale_temp(wh.parquet_dir):
-        log.warning("removed temp files of an interrupted write under %s", wh.parquet_dir)
-    con.execute("BEGIN TRANSACTION").fetchall()
+    now: datetime,
+    replace: bool,
+) -> _Pending:
+    """The statements of one table's upsert (inside an open transaction) and its staging."""
+    _create_table(con, spec, df)
+    columns = table_columns(con, spec.name)
+    frame = _prepare(df, spec, columns, now)
+    con.register("_ra_stage", frame)
     try:
-        _create_table(con, spec, df)
-        columns = table_columns(con, spec.name)
-        frame = _prepare(df, spec, columns, now)
-        con.register("_ra_stage", frame)
         keys = " AND ".join(f't."{k}" = s."{k}"' for k in spec.key)
         values = [c for c in columns if c not in spec.key and c != "ingested_at"]
         differs = " OR ".join(f't."{c}" IS DISTINCT FROM s."{c}"' for c in values) or "FALSE"
@@ -222,18 +223,223 @@ def upsert(
             f'WHERE NOT EXISTS (SELECT 1 FROM "{spec.name}" t WHERE {keys})'
         ).fetchall()
         n_after = con.execute(f'SELECT count(*) FROM "{spec.name}"').fetchall()[0][0]
+    finally:
         con.unregister("_ra_stage")
-        if not changed.empty or removed:
-            staged = stage_partitions(wh, con, spec, changed if not changed.empty else frame)
+    staged: list[parquet.StagedFile] = []
+    if not changed.empty or removed:
+        staged = stage_partitions(wh, con, spec, changed if not changed.empty else frame)
+    return _Pending(spec, n_before, n_after, updated, removed, len(frame), staged)
+
+
+def _result(p: _Pending) -> UpsertResult:
+    inserted = p.n_after - p.n_before + p.updated + p.removed
+    return UpsertResult(
+        p.spec.name, inserted - p.updated, p.updated, p.n_frame - inserted, p.n_after
+    )
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back if a transaction is open; never hides the exception being handled."""
+    # e.g. "no transaction is active": the COMMIT went through (or failed and rolled back)
+    with contextlib.suppress(duckdb.Error):
+        con.execute("ROLLBACK").fetchall()
+
+
+def _settle_failed_commit(con: duckdb.DuckDBPyConnection, pending: list[_Pending]) -> None:
+    """After COMMIT raised (e.g. Ctrl-C landing on it): publish what DuckDB now holds.
+
+    DuckDB may raise ``Query interrupted`` from a COMMIT that has gone through. Each
+    staged partition is published when its checksum equals the DuckDB partition (the
+    commit held) and discarded otherwise (it rolled back), so both stores agree.
+    """
+    _rollback(con)
+    for p in pending:
+        for s in p.staged:
+            part = s.final.parent.name
+            year = int(part.removeprefix("year=")) if part.startswith("year=") else None
+            want = partition_fingerprint(con, p.spec, year)
+            if s.tmp is None:
+                holds_new = want[0] == 0
+            else:
+                holds_new = file_fingerprint(con, p.spec, s.tmp) == want
+            if holds_new:
+                parquet.publish([s])
+            else:
+                parquet.discard([s])
+
+
+def _publish_committed(pending: list[_Pending], journals: list[Path]) -> None:
+    """Move the staged files of a committed write into place, then clear its journal.
+
+    Interrupted here, the renames are finished before the interrupt propagates; if even
+    that fails, the journal stays and the next write (or ``riskalloc repair``) rewrites
+    the mirror of those tables from DuckDB.
+    """
+
+    def finish() -> None:
+        for p in pending:
+            parquet.publish(p.staged)
+        for journal in journals:
+            journal.unlink(missing_ok=True)
+
+    try:
+        finish()
+    except BaseException:
+        try:
+            finish()
+        except Exception:
+            log.warning("Parquet mirror left for repair by the next write: %s", journals)
+        raise
+
+
+def upsert_many(
+    wh: Warehouse,
+    con: duckdb.DuckDBPyConnection,
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    now: datetime | None = None,
+    fail_after_stage: bool = False,
+    replace: bool = False,
+) -> dict[str, UpsertResult]:
+    """Upsert several tables in one DuckDB transaction: all of them are written, or none.
+
+    Per table, new keys are inserted and changed rows replaced; unchanged rows (and their
+    ``ingested_at``) are left alone, so the same input twice leaves identical tables. The
+    touched Parquet partitions are staged to temp files inside the transaction, a journal
+    marker is written, and the files are moved into place only after the commit; any
+    failure before the commit rolls DuckDB back and deletes the temp files. An interrupt
+    landing on the commit itself publishes or discards each file to match what DuckDB
+    holds; a writer killed between commit and publish leaves the journal, and the next
+    writer rewrites that table's mirror first. ``replace=True`` also deletes stored keys
+    absent from a frame (tables without year partitions only, e.g. ``forecast_eval``).
+    ``fail_after_stage`` injects a failure after staging (for tests).
+    """
+    specs = [table_spec(name) for name in frames]
+    if replace:
+        for spec in specs:
+            if spec.partition_by_year is not None:
+                raise WarehouseError(
+                    f"replace=True is only for tables without year partitions ({spec.name!r})"
+                )
+    now = now or datetime.now(timezone.utc)
+    if parquet.clean_stale_temp(wh.parquet_dir):
+        log.warning("removed temp files of an interrupted write under %s", wh.parquet_dir)
+    repair_pending(wh, con)
+    pending: list[_Pending] = []
+    journals: list[Path] = []
+    committing = False
+    con.execute("BEGIN TRANSACTION").fetchall()
+    try:
+        for spec in specs:
+            pending.append(_upsert_in_transaction(wh, con, spec, frames[spec.name], now, replace))
         if fail_after_stage:
-            raise WarehouseError(f"injected failure while writing {spec.name!r}")
+            raise WarehouseError(
+                f"injected failure while writing {', '.join(repr(s.name) for s in specs)}"
+            )
+        for p in pending:
+            if p.staged:
+                journal = parquet.journal_path(wh.parquet_dir, p.spec.name)
+                atomic_write_text(journal, f"{now.isoformat()}\n")
+                journals.append(journal)
+        committing = True
         con.execute("COMMIT").fetchall()
     except BaseException:
-        con.execute("ROLLBACK").fetchall()
-        parquet.discard(staged)
+        staged = [s for p in pending for s in p.staged]
+        if committing:
+            _settle_failed_commit(con, pending)
+        else:
+            _rollback(con)
+            parquet.discard(staged)
+        for journal in journals:
+            journal.unlink(missing_ok=True)
         raise
-    parquet.publish(staged)
-    inserted = n_after - n_before + updated + removed
-    result = UpsertResult(spec.name, inserted - updated, updated, len(frame) - inserted, n_after)
-    log.info("upsert %s: %s", spec.name, result)
-    return result
+    _publish_committed(pending, journals)
+    results = {p.spec.name: _result(p) for p in pending}
+    for r in results.values():
+        log.info("upsert %s: %s", r.table, r)
+    return results
+
+
+def upsert(
+    wh: Warehouse,
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    df: pd.DataFrame,
+    *,
+    now: datetime | None = None,
+    fail_after_stage: bool = False,
+    replace: bool = False,
+) -> UpsertResult:
+    """Insert new keys and update changed rows of ``name`` in one transaction.
+
+    See :func:`upsert_many` (this is its one-table case) for the guarantees.
+    """
+    return upsert_many(
+        wh, con, {name: df}, now=now, fail_after_stage=fail_after_stage, replace=replace
+    )[table_spec(name).name]
+
+
+def delete_range(
+    wh: Warehouse,
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    where: Mapping[str, Sequence[str]] | None = None,
+) -> int:
+    """Delete the rows of ``name`` dated in ``[start, end]`` (and matching ``where``) atomically.
+
+    The DuckDB delete and the rewrite of the touched Parquet partitions follow the same
+    commit protocol as :func:`upsert_many`. Returns the number of rows deleted.
+    """
+    spec = table_spec(name)
+    if spec.partition_by_year is None:
+        raise WarehouseError(f"table {spec.name!r} has no date partitions; nothing to delete")
+    if start is None and end is None:
+        raise WarehouseError("give a start and/or an end date: refusing to delete every row")
+    if not table_exists(con, spec.name):
+        raise WarehouseError(f"table {spec.name!r} does not exist yet; nothing to delete")
+    col = spec.partition_by_year
+    cols = set(table_columns(con, spec.name))
+    clauses, params = [], []
+    if start is not None:
+        clauses.append(f'"{col}" >= ?')
+        params.append(pd.Timestamp(start).date())
+    if end is not None:
+        clauses.append(f'"{col}" <= ?')
+        params.append(pd.Timestamp(end).date())
+    for c, vals in (where or {}).items():
+        if c not in cols:
+            raise SchemaError(f"table {spec.name!r} has no column {c!r}")
+        clauses.append(f'"{c}" IN (SELECT unnest(?))')
+        params.append([str(v) for v in vals])
+    cond = " AND ".join(clauses)
+    if parquet.clean_stale_temp(wh.parquet_dir):
+        log.warning("removed temp files of an interrupted write under %s", wh.parquet_dir)
+    repair_pending(wh, con)
+    journal = parquet.journal_path(wh.parquet_dir, spec.name)
+    pending: _Pending | None = None
+    committing = False
+    con.execute("BEGIN TRANSACTION").fetchall()
+    try:
+        gone = con.execute(f'SELECT "{col}" FROM "{spec.name}" WHERE {cond}', params).df()
+        n_before = con.execute(f'SELECT count(*) FROM "{spec.name}"').fetchall()[0][0]
+        con.execute(f'DELETE FROM "{spec.name}" WHERE {cond}', params).fetchall()
+        staged = stage_partitions(wh, con, spec, gone) if len(gone) else []
+        pending = _Pending(spec, n_before, n_before - len(gone), 0, len(gone), 0, staged)
+        if staged:
+            atomic_write_text(journal, f"{datetime.now(timezone.utc).isoformat()}\n")
+        committing = True
+        con.execute("COMMIT").fetchall()
+    except BaseException:
+        if committing and pending is not None:
+            _settle_failed_commit(con, [pending])
+        else:
+            _rollback(con)
+            if pending is not None:
+                parquet.discard(pending.staged)
+        journal.unlink(missing_ok=True)
+        raise
+    _publish_committed([pending], [journal])
+    log.info("deleted %d rows of %s where %s", len(gone), spec.name, cond)
+    return len(gone)

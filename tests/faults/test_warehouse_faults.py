@@ -128,23 +128,31 @@ def test_full_disk_during_parquet_write(seeded, monkeypatch):
     assert res.updated == len(base)
 
 
-def test_crash_between_commit_and_publish_leaves_a_valid_stale_mirror(seeded, monkeypatch):
+def test_crash_between_commit_and_publish_is_repaired_by_the_next_write(seeded, monkeypatch):
+    """Publishing fails twice after the commit: the journal marks the mirror stale, verify
+    says so, and the next write (even one that changes nothing) rewrites it from DuckDB."""
     wh, base = seeded
     from riskalloc.warehouse import parquet as pq_mod
 
     files_before = _visible_files(wh.parquet_dir)
 
     def crash(_staged):
-        raise KeyboardInterrupt  # interrupted right after the commit
+        raise KeyboardInterrupt  # interrupted right after the commit, and again on retry
 
     monkeypatch.setattr(pq_mod, "publish", crash)
+    new = base.assign(adj_close=base.adj_close * 1.5)
     with wh.connect() as con:
         with pytest.raises(KeyboardInterrupt):
-            upsert(wh, con, "prices", base.assign(adj_close=base.adj_close * 1.5))
+            upsert(wh, con, "prices", new)
     monkeypatch.undo()
     assert _visible_files(wh.parquet_dir) == files_before  # stale but whole
     with wh.connect() as con:
-        assert verify_parquet(wh, con, "prices") == []  # counts agree; values stale
-        sync_parquet(wh, con, "prices")
+        problems = verify_parquet(wh, con, "prices")
+        assert problems[0].startswith("prices: a write was interrupted between the DuckDB commit")
+        assert any("differs from DuckDB in values (checksum)" in p for p in problems[1:])
+        res = upsert(wh, con, "prices", new)  # same rows: nothing to write, mirror repaired
+        assert (res.inserted, res.updated, res.unchanged) == (0, 0, len(new))
+        assert verify_parquet(wh, con, "prices") == []
     mirror = pd.read_parquet(wh.parquet_dir / "prices")
     assert mirror["adj_close"].sum() == pytest.approx(base["adj_close"].sum() * 1.5)
+    assert not list(wh.parquet_dir.rglob(".*.tmp"))
