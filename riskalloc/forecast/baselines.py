@@ -65,3 +65,29 @@ def har_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def har_predict(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Predicted log vol from HAR coefficients."""
     return coef[0] + x @ coef[1:]
+
+
+def garch_path(ret: pd.Series, params: pd.Series, horizon: int) -> pd.Series:
+    """``garch_forecast`` for every date of ``ret`` at once, in NumPy (same numbers as ``arch``).
+
+    Filters sigma²_{t+1} = omega + alpha r_t² + beta sigma²_t from ``arch``'s backcast and
+    averages the k-step expectations E sigma²_{t+k} = omega (1 + ... + phi^{k-2}) +
+    phi^{k-1} sigma²_{t+1} (phi = alpha + beta) over k = 1..h; the value at t uses r_<=t only.
+    """
+    y = 100.0 * ret.dropna()
+    e2 = y.to_numpy(dtype=float) ** 2
+    omega, alpha, beta = (float(params[k]) for k in ("omega", "alpha[1]", "beta[1]"))
+    tau = min(75, len(e2))
+    w = 0.94 ** np.arange(tau)
+    backcast = float(np.sum(e2[:tau] * w / w.sum()))
+    s2 = np.empty(len(e2))
+    prev_e2, prev_s2 = backcast, backcast
+    for t in range(len(e2)):  # conditional variance of day t given r_<t
+        s2[t] = omega + alpha * prev_e2 + beta * prev_s2
+        prev_e2, prev_s2 = e2[t], s2[t]
+    nxt = omega + alpha * e2 + beta * s2  # sigma²_{t+1}, known at the close of t
+    phi = alpha + beta
+    powers = phi ** np.arange(horizon)  # phi^(k-1), k = 1..h
+    const = omega * np.concatenate([[0.0], np.cumsum(powers[:-1])])  # omega * sum_{j<k-1} phi^j
+    avg = const.mean() + powers.mean() * nxt
+    return pd.Series(np.sqrt(TRADING_DAYS * avg) / 100.0, index=y.index)

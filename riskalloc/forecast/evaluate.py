@@ -8,6 +8,7 @@ Conventions (documented for the ``forecast_eval`` table):
   model against model m on QLIKE loss. The loss differential is averaged over the row's assets
   per date and its mean tested with a Newey-West HAC variance (lag h-1). Negative = this row's
   model has the lower loss. NaN against itself.
+- ``production``: True on the rows of the production forecaster (``production=`` its name).
 All models are compared on the same (date, ticker) rows: those every model forecast.
 """
 
@@ -70,6 +71,7 @@ def evaluate_forecasts(
     asset_classes: dict[str, str],
     periods: dict[str, tuple[str, str]] | None = None,
     horizon: int = HORIZON,
+    production: str | None = None,
 ) -> pd.DataFrame:
     """One row per (model, period, asset_class incl. "all") with the metrics described above."""
     wide = _common_rows(df)
@@ -106,6 +108,7 @@ def evaluate_forecasts(
                     ),
                     "mz_r2": mz_r2(y, f),
                     "n_obs": len(sub),
+                    "production": m == production,
                 }
                 for other in models:
                     stat, p = (

@@ -11,22 +11,32 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 import torch
 from torch import nn
 
-from riskalloc.errors import ModelError
-from riskalloc.forecast.panel import Panel
+from riskalloc.errors import ConfigError, ModelError
+from riskalloc.forecast.panel import FeatureSet, Panel
 from riskalloc.seeding import seed_everything, torch_device
+
+Loss = Literal["logmse", "qlike"]
+Base = Literal["ewma", "garch"]
+Schedule = Literal["constant", "cosine"]
 
 
 @dataclass(frozen=True)
 class LSTMConfig:
-    """Hyper-parameters, chosen on the 2012-2016 walk-forward folds only.
+    """Hyper-parameters. The defaults are the v1 ``lstm`` (chosen on the 2012-2016 folds).
 
-    Validation QLIKE (all assets, EWMA 0.2266, HAR 0.2126): seq 63/lr 3e-3 0.2107; lr 1e-3
+    v1 validation QLIKE (all assets, EWMA 0.2266, HAR 0.2126): seq 63/lr 3e-3 0.2107; lr 1e-3
     0.1914; seq 21/lr 1e-3 0.1907 (stride 5), 0.1855 (stride 3, kept); QLIKE loss 0.2205.
+    v2 options: ``features="v2"`` (HAR terms, |r|, r², semivariance, GARCH forecast),
+    ``base="garch"`` (correct the asset's GARCH forecast instead of EWMA), ``bias_correct``
+    (add the lognormal mean correction s² of the training log-vol residuals, so a log-MSE
+    median forecast becomes a mean-variance one), ``lr_schedule="cosine"`` and ``clip_z``
+    (clamp standardised inputs, 0 = off). See ``riskalloc.forecast.selection``.
     """
 
     seq_len: int = 21
@@ -37,14 +47,37 @@ class LSTMConfig:
     patience: int = 2
     lr: float = 1e-3
     batch_size: int = 256
-    loss: str = "logmse"  # or "qlike"
+    loss: Loss = "logmse"
     val_days: int = 252  # early-stopping window: the last year of labels before the fold
     train_years: int | None = None  # None: all history before the validation window
     weight_decay: float = 1e-4
-    val_metric: str = "qlike"  # early stopping and shrinkage are judged on validation QLIKE
+    val_metric: Loss = "qlike"  # early stopping and shrinkage are judged on validation QLIKE
     shrink_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     threads: int = 1  # intra-op CPU threads while training/predicting (restored afterwards)
     seed: int = 0
+    features: FeatureSet = "v1"
+    base: Base = "ewma"
+    bias_correct: bool = False
+    lr_schedule: Schedule = "constant"
+    clip_z: float = 0.0
+
+    def __post_init__(self) -> None:
+        """Reject unknown options up front (not at the first epoch)."""
+        for name, kind in (
+            ("loss", Loss),
+            ("val_metric", Loss),
+            ("base", Base),
+            ("lr_schedule", Schedule),
+            ("features", FeatureSet),
+        ):
+            if getattr(self, name) not in get_args(kind):
+                raise ConfigError(
+                    f"LSTMConfig.{name}={getattr(self, name)!r}; use one of {get_args(kind)}"
+                )
+        if self.base == "garch" and self.features != "v2":
+            raise ConfigError("LSTMConfig.base='garch' needs features='v2' (the GARCH input)")
+        if self.max_epochs < 1 or self.patience < 1 or self.lr <= 0 or self.clip_z < 0:
+            raise ConfigError("LSTMConfig needs max_epochs, patience >= 1, lr > 0, clip_z >= 0")
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
@@ -63,12 +96,15 @@ class VolLSTM(nn.Module):
         self.lstm = nn.LSTM(n_features, cfg.hidden, batch_first=True)
         self.emb = nn.Embedding(n_assets + 1, cfg.emb_dim) if cfg.emb_dim > 0 else None
         self.head = nn.Linear(cfg.hidden + max(cfg.emb_dim, 0), 1)
+        self.clip_z = float(cfg.clip_z)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor, asset: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
         """x (batch, seq, feat) raw, asset (batch,) ids (0 = unknown), base (batch,) log EWMA."""
         z = (x - self.mu) / self.sd
+        if self.clip_z > 0:
+            z = z.clamp(-self.clip_z, self.clip_z)
         _, (h, _) = self.lstm(z)
         feats = h[-1]
         if self.emb is not None:
@@ -93,7 +129,7 @@ class TrainedLSTM:
         return np.array([pos.get(t, 0) for t in tickers], dtype=np.int64)
 
 
-def loss_fn(kind: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def loss_fn(kind: Loss, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean log-MSE or QLIKE (on variances) between predicted and realised log vol."""
     if kind == "logmse":
         return ((pred - target) ** 2).mean()
@@ -196,9 +232,15 @@ def _train(panel: Panel, label_end: int, cfg: LSTMConfig) -> TrainedLSTM:
     model.sd.copy_(torch.as_tensor(np.maximum(rows.std(axis=0), 1e-6)))
     ids = np.arange(1, len(panel.tickers) + 1)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.max_epochs, eta_min=cfg.lr / 20)
+        if cfg.lr_schedule == "cosine"
+        else None
+    )
     gen = torch.Generator().manual_seed(cfg.seed)
     y_va = panel.target[a_va, t_va]
     best, best_state, bad, history = math.inf, copy.deepcopy(model.state_dict()), 0, []
+    best_epoch = 0
     for epoch in range(cfg.max_epochs):
         model.train()
         perm = torch.randperm(len(a_tr), generator=gen).numpy()
@@ -220,19 +262,26 @@ def _train(panel: Panel, label_end: int, cfg: LSTMConfig) -> TrainedLSTM:
             loss.backward()
             opt.step()
             total += loss.item() * len(b)
+        lr_now = opt.param_groups[0]["lr"]
+        if sched is not None:
+            sched.step()
         pred_va = _predict_idx(model, x, panel, ids, a_va, t_va, cfg.seq_len)
         val = float(loss_fn(cfg.val_metric, torch.as_tensor(pred_va), torch.as_tensor(y_va)))
-        history.append({"epoch": epoch, "train_loss": total / len(perm), "val_loss": val})
+        history.append(
+            {"epoch": epoch, "train_loss": total / len(perm), "val_loss": val, "lr": lr_now}
+        )
         if val < best - 1e-6:
-            best, best_state, bad = val, copy.deepcopy(model.state_dict()), 0
+            best, best_state, bad, best_epoch = val, copy.deepcopy(model.state_dict()), 0, epoch
         else:
             bad += 1
             if bad >= cfg.patience:
                 break
     model.load_state_dict(best_state)
     model.eval()
+    log_bias = _lognormal_bias(model, x, panel, ids, a_tr, t_tr, cfg) if cfg.bias_correct else 0.0
     shrink, val_by_shrink = _pick_shrink(model, x, panel, ids, a_va, t_va, y_va, cfg)
     model.shrink.fill_(shrink)
+    final_va = _predict_idx(model, x, panel, ids, a_va, t_va, cfg.seq_len) + log_bias
     meta = {
         "train_start": str(panel.dates[int(t_tr.min())].date()),
         "train_end": str(panel.dates[label_end].date()),
@@ -247,8 +296,32 @@ def _train(panel: Panel, label_end: int, cfg: LSTMConfig) -> TrainedLSTM:
         ),
         "val_loss_by_shrink": {str(k): v for k, v in val_by_shrink.items()},
         "shrink": shrink,
+        "kept_epoch": best_epoch + 1,  # 1-based; the weights of this epoch are the ones returned
+        "epochs_run": len(history),
+        "log_bias": log_bias,
+        "val_qlike": float(
+            loss_fn("qlike", torch.as_tensor(final_va), torch.as_tensor(y_va.astype(np.float64)))
+        ),
     }
     return TrainedLSTM(model, cfg, list(panel.feature_names), list(panel.tickers), history, meta)
+
+
+def _lognormal_bias(
+    model: VolLSTM,
+    x: torch.Tensor,
+    panel: Panel,
+    ids: np.ndarray,
+    a_tr: np.ndarray,
+    t_tr: np.ndarray,
+    cfg: LSTMConfig,
+    max_rows: int = 20000,
+) -> float:
+    """s² of the training log-vol residuals: if log vol ~ N(m, s²), E[vol²] = exp(2m + 2s²),
+    so the mean-variance (QLIKE-optimal) vol forecast is exp(m + s²)."""
+    step = max(1, len(a_tr) // max_rows)
+    a, t = a_tr[::step], t_tr[::step]
+    resid = panel.target[a, t] - _predict_idx(model, x, panel, ids, a, t, cfg.seq_len)
+    return float(np.var(resid))
 
 
 def _pick_shrink(
@@ -288,5 +361,5 @@ def predict_lstm(trained: TrainedLSTM, panel: Panel, t_lo: int, t_hi: int) -> np
     x = torch.as_tensor(np.nan_to_num(panel.x, nan=0.0))
     with torch_threads(cfg.threads):
         pred = _predict_idx(trained.model, x, panel, ids, a, t, cfg.seq_len)
-    out[a, t - t_lo] = np.exp(pred)
+    out[a, t - t_lo] = np.exp(pred + float(trained.meta.get("log_bias", 0.0)))
     return out

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
 
-from riskalloc.features.asset import ASSET_FEATURES, build_asset_features, log_returns
+from riskalloc.errors import ConfigError
+from riskalloc.features.asset import ASSET_FEATURES, VOL_FLOOR, build_asset_features, log_returns
 from riskalloc.features.macro import build_macro_features
 from riskalloc.forecast.targets import HORIZON, future_realised_vol, log_vol
-from riskalloc.market import MarketData
+from riskalloc.market import TRADING_DAYS, MarketData
 
 LOG_FEATURES = ("rv_5", "rv_21", "rv_63", "ewma_vol", "downside_vol_21")
+FeatureSet = Literal["v1", "v2"]
+# v2 adds the strong baselines' inputs: the HAR daily term, squared and absolute returns, a
+# 5-day downside semivariance and the asset's own GARCH(1,1) 21-day forecast (set per fold)
+V2_FEATURES = ("rv_1", "abs_ret", "sq_ret", "downside_vol_5", "garch_vol")
 
 
 @dataclass(frozen=True)
@@ -43,20 +49,47 @@ class Panel:
         return full
 
 
-def build_panel(md: MarketData, horizon: int = HORIZON) -> Panel:
-    """Features (log for vols) and macro state per asset and day, plus the h-day log-vol target."""
+def _v2_extra(md: MarketData) -> dict[str, pd.DataFrame]:
+    """The v2 asset inputs other than GARCH (wide date x ticker; vols as log, returns raw)."""
+    r = log_returns(md)
+    down = r.clip(upper=0.0) ** 2
+    return {
+        "rv_1": np.log(np.maximum(np.sqrt(TRADING_DAYS) * r.abs(), VOL_FLOOR)),
+        "abs_ret": np.sqrt(TRADING_DAYS) * r.abs(),
+        "sq_ret": TRADING_DAYS * r**2,
+        "downside_vol_5": np.log(
+            np.maximum(np.sqrt(TRADING_DAYS * down.rolling(5, min_periods=5).mean()), VOL_FLOOR)
+        ),
+    }
+
+
+def build_panel(md: MarketData, horizon: int = HORIZON, features: FeatureSet = "v1") -> Panel:
+    """Features (log for vols) and macro state per asset and day, plus the h-day log-vol target.
+
+    ``features="v2"`` appends ``V2_FEATURES``; its ``garch_vol`` column is NaN until
+    ``attach_garch`` fills it with a fold's GARCH forecasts (so rows are not usable before).
+    """
+    if features not in get_args(FeatureSet):
+        raise ConfigError(f"unknown feature set {features!r}; use one of {get_args(FeatureSet)}")
     asset = build_asset_features(md)
     for col in LOG_FEATURES:
         asset[col] = log_vol(asset[col].to_numpy())
     macro = build_macro_features(md).set_index("date")
     dates, tickers = md.dates, md.tickers
-    names = [*ASSET_FEATURES, *macro.columns]
+    extra = V2_FEATURES if features == "v2" else ()
+    asset_names = [*ASSET_FEATURES, *extra]
+    names = [*asset_names, *macro.columns]
     x = np.full((len(tickers), len(dates), len(names)), np.nan, dtype=np.float32)
     for j, col in enumerate(ASSET_FEATURES):
         wide = asset.pivot(index="date", columns="ticker", values=col)
         x[:, :, j] = wide.reindex(index=dates, columns=tickers).to_numpy(dtype=np.float32).T
+    if extra:
+        ready = np.isfinite(x[:, :, : len(ASSET_FEATURES)]).all(axis=2)
+        for j, wide in enumerate(_v2_extra(md).values(), start=len(ASSET_FEATURES)):
+            v = wide.reindex(index=dates, columns=tickers).to_numpy(dtype=np.float32).T
+            x[:, :, j] = np.where(ready, v, np.nan)
     m = macro.reindex(dates).to_numpy(dtype=np.float32)
-    x[:, :, len(ASSET_FEATURES) :] = m[None, :, :]
+    x[:, :, len(asset_names) :] = m[None, :, :]
     x[~np.isfinite(x[:, :, : len(ASSET_FEATURES)]).all(axis=2)] = np.nan
     ewma_col = ASSET_FEATURES.index("ewma_vol")
     base = x[:, :, ewma_col].astype(np.float64)
@@ -72,3 +105,20 @@ def build_panel(md: MarketData, horizon: int = HORIZON) -> Panel:
         target_vol=target_vol,
         horizon=horizon,
     )
+
+
+def attach_garch(panel: Panel, garch_vol: np.ndarray, as_base: bool) -> Panel:
+    """A v2 panel with its ``garch_vol`` input set to log ``garch_vol`` (assets, dates).
+
+    Where an asset has no GARCH forecast (too short a history to fit) its EWMA vol stands in.
+    With ``as_base`` the network's base (the forecast it corrects) becomes that GARCH forecast.
+    """
+    if "garch_vol" not in panel.feature_names:
+        raise ConfigError("attach_garch needs a panel built with features='v2'")
+    j = panel.feature_names.index("garch_vol")
+    g = np.where(np.isfinite(garch_vol), np.log(np.maximum(garch_vol, VOL_FLOOR)), panel.base)
+    ok = np.isfinite(np.delete(panel.x, j, axis=2)).all(axis=2)
+    x = panel.x.copy()
+    x[:, :, j] = np.where(ok, g, np.nan).astype(np.float32)
+    base = np.where(ok, g, np.nan) if as_base else panel.base
+    return replace(panel, x=x, base=base)

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -21,13 +21,13 @@ from riskalloc.features.asset import log_returns
 from riskalloc.forecast.baselines import (
     ewma_forecast,
     garch_fit,
-    garch_forecast,
+    garch_path,
     har_design,
     har_fit,
     har_predict,
 )
 from riskalloc.forecast.lstm import LSTMConfig, TrainedLSTM, predict_lstm, train_lstm
-from riskalloc.forecast.panel import Panel, build_panel
+from riskalloc.forecast.panel import Panel, attach_garch, build_panel
 from riskalloc.forecast.targets import HORIZON
 from riskalloc.market import MarketData
 
@@ -102,22 +102,53 @@ def _ewma_fold(panel: Panel, ewma: pd.DataFrame, fold: Fold) -> np.ndarray:
     return ewma.to_numpy().T[:, fold.start : fold.end + 1]
 
 
-def _garch_fold(panel: Panel, log_ret: pd.DataFrame, fold: Fold) -> np.ndarray:
-    """Per-asset GARCH(1,1) fitted on returns before the fold, filtered through the fold."""
-    out = np.full((len(panel.tickers), fold.end - fold.start + 1), np.nan)
-    start, end = panel.dates[fold.start], panel.dates[fold.end]
-    for i, t in enumerate(panel.tickers):
-        train = log_ret[t].loc[: panel.dates[fold.start - 1]].dropna()
+def garch_params(
+    tickers: list[str], log_ret: pd.DataFrame, before: pd.Timestamp
+) -> dict[str, dict[str, float]]:
+    """Per-asset GARCH(1,1) parameters fitted on returns dated < ``before`` (>= 252 of them)."""
+    out = {}
+    for t in tickers:
+        train = log_ret[t].loc[log_ret.index < before].dropna()
         if len(train) < 252:
             continue
         try:
-            params = garch_fit(train)
-            fc = garch_forecast(log_ret[t].loc[:end], params, start, panel.horizon)
+            p = garch_fit(train)
         except (ValueError, np.linalg.LinAlgError):
             continue
-        out[i] = fc.reindex(panel.dates[fold.start : fold.end + 1]).to_numpy()
+        if np.isfinite(p.to_numpy()).all():
+            out[t] = {k: float(v) for k, v in p.items()}
+    return out
+
+
+def garch_paths(
+    dates: pd.DatetimeIndex,
+    tickers: list[str],
+    log_ret: pd.DataFrame,
+    params: dict[str, dict[str, float]],
+    horizon: int,
+) -> np.ndarray:
+    """(assets, dates) GARCH h-day vol forecasts over the whole history with fixed ``params``
+    (NaN for an asset without parameters); the value at t uses returns <= t only."""
+    out = np.full((len(tickers), len(dates)), np.nan)
+    for i, t in enumerate(tickers):
+        if t in params and log_ret[t].notna().any():
+            path = garch_path(log_ret[t].loc[: dates[-1]], pd.Series(params[t]), horizon)
+            out[i] = path.reindex(dates).to_numpy()
     out[~np.isfinite(out)] = np.nan
     return out
+
+
+def _garch_fold(
+    panel: Panel,
+    log_ret: pd.DataFrame,
+    fold: Fold,
+    params: dict[str, dict[str, float]] | None = None,
+) -> np.ndarray:
+    """Per-asset GARCH(1,1) fitted on returns before the fold, filtered through the fold."""
+    if params is None:
+        params = garch_params(panel.tickers, log_ret, panel.dates[fold.start])
+    dates = panel.dates[: fold.end + 1]
+    return garch_paths(dates, panel.tickers, log_ret, params, panel.horizon)[:, fold.start :]
 
 
 def _har_fold(panel: Panel, har_x: np.ndarray, fold: Fold) -> np.ndarray:
@@ -143,20 +174,33 @@ def walk_forward_forecasts(
     models: tuple[str, ...] = MODELS,
     lstm_config: LSTMConfig | None = None,
     on_fold_model: Callable[[Fold, TrainedLSTM], None] | None = None,
+    nets: dict[str, LSTMConfig] | None = None,
+    on_net_model: Callable[[str, Fold, TrainedLSTM], None] | None = None,
 ) -> pd.DataFrame:
     """Long frame (date, ticker, model, forecast_vol, target_vol, fold, model_version).
 
     ``target_vol`` is NaN where the h-day future is not in the data yet. Forecasts are only
     emitted where the asset has its features (and, for the LSTM, a full input window).
     ``on_fold_model(fold, trained)`` is called with each fold's fitted LSTM (e.g. to save it).
+    ``nets`` adds further networks under their own model names (v2 ones get the fold's GARCH
+    forecasts as input, from parameters fitted before the fold); ``on_net_model(name, fold,
+    trained)`` sees each of them.
     """
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
         raise ConfigError(f"unknown forecast models {unknown}; choose from {MODELS}")
+    nets = dict(nets or {})
+    clash = sorted(set(nets) & set(MODELS))
+    if clash:
+        raise ConfigError(f"network names {clash} clash with the built-in models {MODELS}")
+    nets = {k: v if v.seed == seed else replace(v, seed=seed) for k, v in nets.items()}
     cfg = lstm_config or LSTMConfig(seed=seed)
     if cfg.seed != seed:
         cfg = LSTMConfig(**{**cfg.to_dict(), "seed": seed})
     panel = build_panel(md, horizon)
+    panel_v2 = (
+        build_panel(md, horizon, "v2") if any(c.features == "v2" for c in nets.values()) else None
+    )
     folds = fold_plan(panel.dates, start, end, retrain, horizon)
     log_ret = log_returns(md)
     har = har_design(log_ret)
@@ -177,10 +221,32 @@ def walk_forward_forecasts(
             v = np.where(live, _har_fold(panel, har_x, fold), np.nan)
             ver = _version("har", fold.name, {"label_end": str(panel.dates[fold.label_end])})
             parts.append(_long(panel, fold, "har", v, ver))
+        params = (
+            garch_params(panel.tickers, log_ret, panel.dates[fold.start])
+            if "garch" in models or panel_v2 is not None
+            else {}
+        )
         if "garch" in models:
-            v = np.where(live, _garch_fold(panel, log_ret, fold), np.nan)
+            v = np.where(live, _garch_fold(panel, log_ret, fold, params), np.nan)
             ver = _version("garch", fold.name, {"train_end": str(panel.dates[fold.start - 1])})
             parts.append(_long(panel, fold, "garch", v, ver))
+        for name, net_cfg in nets.items():
+            net_panel = panel
+            if net_cfg.features == "v2":
+                assert panel_v2 is not None
+                g = garch_paths(panel.dates, panel.tickers, log_ret, params, horizon)
+                net_panel = attach_garch(panel_v2, g, as_base=net_cfg.base == "garch")
+            t_net = time.perf_counter()
+            trained = train_lstm(net_panel, fold.label_end, net_cfg)
+            trained.meta["train_seconds"] = round(time.perf_counter() - t_net, 2)
+            trained.meta["garch_params"] = params if net_cfg.features == "v2" else {}
+            stable = {k: v for k, v in trained.meta.items() if k != "train_seconds"}
+            ver = _version(name, fold.name, {**net_cfg.to_dict(), **stable})
+            trained.meta["version"] = ver
+            if on_net_model is not None:
+                on_net_model(name, fold, trained)
+            v = np.where(live, predict_lstm(trained, net_panel, fold.start, fold.end), np.nan)
+            parts.append(_long(net_panel, fold, name, v, ver))
         if "lstm" in models:
             trained = train_lstm(panel, fold.label_end, cfg)
             ver = _version("lstm", fold.name, {**cfg.to_dict(), **trained.meta})
@@ -217,7 +283,7 @@ def forecast_range(
     One panel build for the whole range (use it to catch up many days); each forecast still
     uses only features dated <= its own date.
     """
-    panel = build_panel(md, trained_horizon(trained))
+    panel = net_panel(md, trained)
     idx = np.flatnonzero((panel.dates >= pd.Timestamp(start)) & (panel.dates <= pd.Timestamp(end)))
     cols = ["date", "ticker", "forecast_vol"]
     if len(idx) == 0:
@@ -232,6 +298,17 @@ def forecast_range(
     )
     df = df.loc[np.isfinite(df["forecast_vol"].to_numpy())]
     return df.sort_values(["date", "ticker"], kind="stable").reset_index(drop=True)[cols]
+
+
+def net_panel(md: MarketData, trained: TrainedLSTM) -> Panel:
+    """The panel a trained network reads: v1 inputs, or v2 ones with its fold's GARCH filter."""
+    h = trained_horizon(trained)
+    if trained.config.features != "v2":
+        return build_panel(md, h)
+    panel = build_panel(md, h, "v2")
+    params = trained.meta.get("garch_params", {})
+    g = garch_paths(panel.dates, panel.tickers, log_returns(md), params, h)
+    return attach_garch(panel, g, as_base=trained.config.base == "garch")
 
 
 def trained_horizon(trained: TrainedLSTM) -> int:

@@ -1,0 +1,143 @@
+"""Forecast combination: convex weights on member variance forecasts, fitted per fold.
+
+For fold Y the weights minimise QLIKE on the fold's validation year (the ``val_days`` label
+dates ending at ``label_end``, so every target is known before the fold starts), using the
+members' own walk-forward forecasts there (made by models of earlier folds). The combined
+variance is sum_m w_m f_m² with w >= 0, sum w = 1; a row missing a member renormalises the
+weights over the members it has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal, get_args
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+
+from riskalloc.errors import ConfigError
+from riskalloc.features.asset import VOL_FLOOR
+from riskalloc.forecast.walkforward import Fold
+
+CombineBy = Literal["global", "asset_class"]
+MIN_FIT_ROWS = 100  # fewer validation rows than this: equal weights (class: the global ones)
+
+
+def fit_weights(forecast_vol: np.ndarray, target_vol: np.ndarray) -> np.ndarray:
+    """Convex weights (m,) on member variances minimising mean QLIKE over rows (n, m)."""
+    f2 = np.maximum(forecast_vol, VOL_FLOOR) ** 2
+    y2 = np.maximum(target_vol, VOL_FLOOR) ** 2
+    m = f2.shape[1]
+    if m == 1:
+        return np.ones(1)
+
+    def loss(w: np.ndarray) -> float:
+        """Mean QLIKE of the combined variance (weights clipped to the simplex's face)."""
+        c = f2 @ np.maximum(w, 0.0)
+        r = y2 / np.maximum(c, VOL_FLOOR**2)
+        return float(np.mean(r - np.log(r) - 1.0))
+
+    res = minimize(
+        loss,
+        np.full(m, 1.0 / m),
+        method="SLSQP",
+        bounds=[(0.0, 1.0)] * m,
+        constraints=[{"type": "eq", "fun": lambda w: np.sum(w) - 1.0}],
+        options={"ftol": 1e-10, "maxiter": 200},
+    )
+    w = np.maximum(res.x if res.success else np.full(m, 1.0 / m), 0.0)
+    return w / w.sum()
+
+
+def _wide(fc: pd.DataFrame, members: tuple[str, ...]) -> pd.DataFrame:
+    """(date, ticker) x member forecasts plus ``target_vol``, members missing as NaN."""
+    sub = fc.loc[fc["model"].isin(members)]
+    wide = sub.pivot_table(
+        index=["date", "ticker"], columns="model", values="forecast_vol", aggfunc="first"
+    ).reindex(columns=list(members))
+    wide["target_vol"] = sub.groupby(["date", "ticker"])["target_vol"].first()
+    return wide
+
+
+def _weights_for(
+    val: pd.DataFrame, members: tuple[str, ...], by: CombineBy, classes: pd.Index
+) -> dict[str, np.ndarray]:
+    """Weights per asset class (key "all" for the global ones) fitted on validation rows."""
+    ok = val[list(members)].notna().all(axis=1) & np.isfinite(val["target_vol"])
+    fit = val.loc[ok]
+    fit_cls = classes[ok.to_numpy()]
+    eq = np.full(len(members), 1.0 / len(members))
+    glob = (
+        fit_weights(fit[list(members)].to_numpy(), fit["target_vol"].to_numpy())
+        if len(fit) >= MIN_FIT_ROWS
+        else eq
+    )
+    out = {"all": glob}
+    if by == "asset_class":
+        for cls in sorted(set(fit_cls)):
+            rows = fit.loc[fit_cls == cls]
+            if len(rows) >= MIN_FIT_ROWS:
+                f, y = rows[list(members)].to_numpy(), rows["target_vol"].to_numpy()
+                out[cls] = fit_weights(f, y)
+    return out
+
+
+def combine_walk_forward(
+    fc: pd.DataFrame,
+    name: str,
+    members: tuple[str, ...],
+    folds: list[Fold],
+    dates: pd.DatetimeIndex,
+    asset_classes: dict[str, str],
+    by: CombineBy = "global",
+    val_days: int = 252,
+) -> tuple[pd.DataFrame, list[dict]]:
+    """Rows of the combination ``name`` for every fold, and each fold's weights.
+
+    ``fc`` holds the members' walk-forward rows (including the year before the first fold, so
+    its validation year has forecasts); ``dates`` is the trading-day grid the folds index.
+    """
+    if by not in get_args(CombineBy):
+        raise ConfigError(f"combination by={by!r}; use one of {get_args(CombineBy)}")
+    if len(members) < 1 or len(set(members)) != len(members):
+        raise ConfigError(f"combination {name!r} needs distinct members, got {members}")
+    wide = _wide(fc, members)
+    d = wide.index.get_level_values("date")
+    cls_all = pd.Index(wide.index.get_level_values("ticker").map(asset_classes.get)).fillna("other")
+    parts, info = [], []
+    for fold in folds:
+        lo = dates[max(fold.label_end - val_days + 1, 0)]
+        hi = dates[fold.label_end]
+        in_val = (d >= lo) & (d <= hi)
+        w_by = _weights_for(wide.loc[in_val], members, by, cls_all[in_val])
+        in_fold = (d >= dates[fold.start]) & (d <= dates[fold.end])
+        rows = wide.loc[in_fold]
+        f2 = rows[list(members)].to_numpy() ** 2
+        cls = cls_all[in_fold]
+        w = np.stack([w_by.get(c, w_by["all"]) for c in cls]) if len(rows) else np.empty((0, 0))
+        have = np.isfinite(f2)
+        wsum = (w * have).sum(axis=1) if len(rows) else np.empty(0)
+        comb = np.sqrt(np.nansum(w * np.where(have, f2, 0.0), axis=1) / np.where(wsum > 0, wsum, 1))
+        comb = np.where(wsum > 0, comb, np.nan)
+        weights = {c: [round(float(v), 6) for v in ws] for c, ws in w_by.items()}
+        version = hashlib.sha256(
+            json.dumps({"members": members, "weights": weights}, sort_keys=True).encode()
+        ).hexdigest()[:8]
+        info.append({"fold": fold.name, "members": list(members), "weights": weights})
+        parts.append(
+            pd.DataFrame(
+                {
+                    "date": rows.index.get_level_values("date"),
+                    "ticker": rows.index.get_level_values("ticker"),
+                    "model": name,
+                    "forecast_vol": comb,
+                    "target_vol": rows["target_vol"].to_numpy(),
+                    "fold": fold.name,
+                    "model_version": f"{name}-{fold.name}-{version}",
+                }
+            )
+        )
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=fc.columns)
+    return out.loc[np.isfinite(out["forecast_vol"].to_numpy(dtype=float))], info
