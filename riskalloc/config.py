@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import yaml
 
@@ -14,6 +16,13 @@ from riskalloc.typing import AssetClass, SeriesRole
 
 ASSET_CLASSES: tuple[str, ...] = get_args(AssetClass)
 SERIES_ROLES: tuple[str, ...] = get_args(SeriesRole)
+# Ticker symbols (Yahoo style: ``SPY``, ``BRK-B``, ``^VIX``, ``EURUSD=X``) and FRED ids.
+TICKER_PATTERN = re.compile(r"[A-Za-z0-9^][A-Za-z0-9.\-_^=/&]{0,31}")
+SERIES_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+# The universe file's schema: every key allowed at each level (anything else is refused).
+TOP_KEYS = ("name", "description", "assets", "series", "cash", "risk_free_rate", "equity_proxy")
+ASSET_KEYS = ("ticker", "asset_class", "name", "description")
+SERIES_KEYS = ("series_id", "role", "name", "description")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +35,12 @@ class Asset:
     def __post_init__(self) -> None:
         if not self.ticker or not str(self.ticker).strip():
             raise ConfigError("empty ticker in universe file")
+        if not TICKER_PATTERN.fullmatch(str(self.ticker)):
+            shown = self.ticker if len(self.ticker) <= 40 else f"{self.ticker[:40]}..."
+            raise ConfigError(
+                f"ticker {shown!r} ({len(self.ticker)} characters) is not a ticker symbol: "
+                "use 1-32 letters, digits or . - _ ^ = / &"
+            )
         if self.asset_class not in ASSET_CLASSES:
             raise ConfigError(
                 f"ticker {self.ticker!r}: unknown asset_class {self.asset_class!r}; "
@@ -41,6 +56,11 @@ class Series:
     role: str
 
     def __post_init__(self) -> None:
+        if not SERIES_PATTERN.fullmatch(str(self.series_id)):
+            shown = self.series_id if len(self.series_id) <= 40 else f"{self.series_id[:40]}..."
+            raise ConfigError(
+                f"series id {shown!r} is not a FRED series id: use letters, digits, _ . -"
+            )
         if self.role not in SERIES_ROLES:
             raise ConfigError(
                 f"series {self.series_id!r}: unknown role {self.role!r}; "
@@ -74,6 +94,9 @@ class Universe:
                 f"universe {self.name!r}: equity_proxy {self.equity_proxy!r} not in assets"
             )
         ids = [s.series_id for s in self.series]
+        dup_ids = sorted({i for i in ids if ids.count(i) > 1})
+        if dup_ids:
+            raise ConfigError(f"universe {self.name!r}: duplicate series {dup_ids}")
         if self.risk_free_rate is not None and self.risk_free_rate not in ids:
             raise ConfigError(
                 f"universe {self.name!r}: risk_free_rate {self.risk_free_rate!r} "
@@ -104,30 +127,96 @@ def default_universe_path() -> Path:
     return Path(str(resources.files("riskalloc") / "universes" / "sample.yaml"))
 
 
+class _StringLoader(yaml.SafeLoader):
+    """YAML loader that reads every plain scalar as a string (only ``null``/``~`` stay None).
+
+    YAML 1.1 turns ``NO``, ``ON`` and ``Y`` into booleans and ``0700`` into 448; in a
+    universe file every value is a name, so nothing is converted.
+    """
+
+
+_StringLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag == "tag:yaml.org,2002:null"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _check_keys(entry: dict[Any, Any], allowed: tuple[str, ...], where: str) -> None:
+    unknown = [k for k in entry if k not in allowed]
+    if unknown:
+        hints = []
+        for k in unknown:
+            close = difflib.get_close_matches(str(k), allowed, n=1, cutoff=0.6)
+            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ConfigError(
+            f"{where}: unknown keys {', '.join(hints)}; allowed keys are {list(allowed)}"
+        )
+
+
+def _name(value: object, key: str, where: str, required: bool = True) -> str | None:
+    """A string value of the universe file (tickers, ids, roles), never a bool or a number."""
+    if value is None:
+        if required:
+            raise ConfigError(f"{where}: {key!r} is missing or null")
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: {key!r} must be a plain name, got {value!r}")
+    return value.strip()
+
+
+def _entries(raw: object, key: str, allowed: tuple[str, ...], where: str) -> list[dict]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: {key!r} must be a list of mappings")
+    for n, entry in enumerate(raw, 1):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: {key} entry {n} must be a mapping, got {entry!r}")
+        _check_keys(entry, allowed, f"{where}: {key} entry {n}")
+    return raw
+
+
 def load_universe(path: str | Path | None = None) -> Universe:
-    """Load and validate a universe YAML file (the bundled default when ``path`` is None)."""
+    """Load and validate a universe YAML file (the bundled default when ``path`` is None).
+
+    Unknown keys (typos like ``csah``) are refused with a suggestion, and every value is
+    read as a string, so ``NO`` stays the ticker ``'NO'``.
+    """
     p = Path(path) if path is not None else default_universe_path()
     if not p.is_file():
         raise ConfigError(f"universe file not found: {p}")
     try:
-        raw = yaml.safe_load(p.read_text())
+        text = p.read_text(encoding="utf-8")
+        raw = yaml.load(text, Loader=_StringLoader)  # a SafeLoader subclass: no objects
+    except UnicodeDecodeError:
+        raise ConfigError(f"universe file {p} is not UTF-8 text (a binary file?)") from None
+    except OSError as exc:
+        raise ConfigError(f"universe file {p} cannot be read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"universe file {p} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"universe file {p} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict) or "assets" not in raw:
         raise ConfigError(f"universe file {p} needs a top-level 'assets' list")
-    try:
-        assets = tuple(Asset(str(a["ticker"]), str(a["asset_class"])) for a in raw["assets"])
-        series = tuple(
-            Series(str(s["series_id"]), str(s.get("role", "other")))
-            for s in raw.get("series") or []
+    where = f"universe file {p}"
+    _check_keys(raw, TOP_KEYS, where)
+    assets = tuple(
+        Asset(
+            _name(a.get("ticker"), "ticker", f"{where}: assets entry {n}"),
+            _name(a.get("asset_class"), "asset_class", f"{where}: assets entry {n}"),
         )
-    except (KeyError, TypeError) as exc:
-        raise ConfigError(f"universe file {p}: malformed entry ({exc!r})") from exc
+        for n, a in enumerate(_entries(raw["assets"], "assets", ASSET_KEYS, where), 1)
+    )
+    series = tuple(
+        Series(
+            _name(e.get("series_id"), "series_id", f"{where}: series entry {n}"),
+            _name(e.get("role"), "role", f"{where}: series entry {n}", False) or "other",
+        )
+        for n, e in enumerate(_entries(raw.get("series"), "series", SERIES_KEYS, where), 1)
+    )
     return Universe(
-        name=str(raw.get("name", p.stem)),
+        name=_name(raw.get("name"), "name", where, False) or p.stem,
         assets=assets,
         series=series,
-        cash=raw.get("cash"),
-        risk_free_rate=raw.get("risk_free_rate"),
-        equity_proxy=raw.get("equity_proxy"),
+        cash=_name(raw.get("cash"), "cash", where, False),
+        risk_free_rate=_name(raw.get("risk_free_rate"), "risk_free_rate", where, False),
+        equity_proxy=_name(raw.get("equity_proxy"), "equity_proxy", where, False),
     )

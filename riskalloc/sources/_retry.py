@@ -14,7 +14,8 @@ from typing import TypeVar
 
 import pandas as pd
 
-from riskalloc.errors import ConfigError
+from riskalloc.errors import ConfigError, SchemaError
+from riskalloc.sources.schema import parse_date
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -85,16 +86,16 @@ def call_with_retry(
 
 
 def to_timestamp(value: DateLike | None) -> pd.Timestamp | None:
-    """A tz-naive midnight timestamp, or None."""
+    """A tz-naive midnight timestamp, or None; strings must be ISO dates (or YYYYMMDD)."""
     if value is None:
         return None
-    try:
+    if isinstance(value, pd.Timestamp | date) and not isinstance(value, str):
         ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"unparseable date {value!r} ({exc})") from exc
-    if ts.tzinfo is not None:
-        ts = ts.tz_localize(None)
-    return ts.normalize()
+        return (ts.tz_localize(None) if ts.tzinfo is not None else ts).normalize()
+    try:
+        return parse_date(value, "date")
+    except SchemaError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def incremental_start(

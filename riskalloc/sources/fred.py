@@ -9,10 +9,13 @@ returned frames.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from fredapi import Fred
 
+from riskalloc.config import SERIES_PATTERN
 from riskalloc.errors import ConfigError, DownloadError
 from riskalloc.sources._retry import (
     DateLike,
@@ -34,6 +38,28 @@ from riskalloc.sources.schema import MACRO_COLUMNS, next_business_day, validate_
 SOURCE_NAME = "fred"
 KEY_ENV = "FRED_API_KEY"
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+KEY_PATTERN = re.compile(r"[A-Za-z0-9]{32}")  # FRED keys: 32 alphanumeric characters
+
+
+def scrub_secret(text: str, secret: str) -> str:
+    """``text`` with every encoding of ``secret`` replaced by ``***``.
+
+    Covers the raw string, its escaped repr (how ``http.client`` echoes a bad URL), its
+    percent-encodings, JSON form and any letter case.
+    """
+    if not secret:
+        return text
+    forms = {
+        secret,
+        repr(secret)[1:-1],
+        secret.encode("unicode_escape").decode("ascii"),
+        json.dumps(secret)[1:-1],
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret),
+    }
+    forms |= {f.replace("%", "%25") for f in set(forms)}  # double-encoded
+    pattern = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True) if f)
+    return re.sub(pattern, "***", text, flags=re.IGNORECASE)
 
 
 class FredHTTPError(Exception):
@@ -114,10 +140,18 @@ class FredSource:
                 f"fred: no API key; set the {KEY_ENV} environment variable (free key at "
                 "https://fred.stlouisfed.org/docs/api/api_key.html) or use --source sample"
             )
-        return key.strip()
+        key = key.strip()
+        if not KEY_PATTERN.fullmatch(key):  # never echo it: it may be a real key, mistyped
+            odd = sum(not c.isascii() or not c.isalnum() for c in key)
+            raise ConfigError(
+                f"fred: the API key ({KEY_ENV} or api_key) is malformed: a FRED key is "
+                f"32 letters and digits, this one has {len(key)} characters, {odd} of them "
+                "not letters or digits (tabs, newlines, quotes?); check how it was set"
+            )
+        return key
 
     def _scrub(self, text: str, key: str) -> str:
-        return text.replace(key, "***") if key else text
+        return scrub_secret(text, key)
 
     def fetch_macro(
         self,
@@ -133,6 +167,9 @@ class FredSource:
         """
         if series_ids is None or isinstance(series_ids, str) or len(series_ids) == 0:
             raise ConfigError(f"fred: give a non-empty list of series ids, got {series_ids!r}")
+        bad = [str(i)[:40] for i in series_ids if not SERIES_PATTERN.fullmatch(str(i))]
+        if bad:  # they go into the request URL next to the key
+            raise ConfigError(f"fred: malformed series ids {bad}; use letters, digits, _ . -")
         key = self._key()
         client = _TimedFred(key, self.timeout, self.root_url)
         last = to_timestamp(end)

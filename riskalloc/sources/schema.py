@@ -6,11 +6,15 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterable
+from datetime import date
 
 import numpy as np
 import pandas as pd
 
+from riskalloc.config import SERIES_PATTERN, TICKER_PATTERN
 from riskalloc.errors import DataError, SchemaError
 
 PRICE_COLUMNS: tuple[str, ...] = (
@@ -33,6 +37,29 @@ MACRO_COLUMNS: tuple[str, ...] = (
 )
 PRICE_VALUE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close")
 MARKET_TZ = "America/New_York"
+# Implausible prices: below a millionth of a unit or above a billion, the data is wrong.
+MIN_PRICE, MAX_PRICE = 1e-6, 1e9
+# Daily adjusted-close moves beyond this |log return| are reported (crashes are real).
+WARN_LOG_RETURN = 0.25
+# Availability more than this many days after the observation date is reported.
+WARN_AVAILABILITY_LAG_DAYS = 366
+# FRED series that cannot be negative (volatility indices, credit spreads).
+NONNEGATIVE_SERIES: frozenset[str] = frozenset(
+    {
+        "VIXCLS",
+        "VXVCLS",
+        "VXNCLS",
+        "VXDCLS",
+        "RVXCLS",
+        "OVXCLS",
+        "GVZCLS",
+        "EVZCLS",
+        "VXEEMCLS",
+        "BAMLH0A0HYM2",
+        "BAMLC0A0CM",
+    }
+)
+log = logging.getLogger(__name__)
 
 
 def _show(items: Iterable[object], limit: int = 10) -> str:
@@ -41,17 +68,80 @@ def _show(items: Iterable[object], limit: int = 10) -> str:
     return f"{items[:limit]}{more}"
 
 
+_ISO = re.compile(
+    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+_ISO_TZ = re.compile(r"[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$")
+_BASIC = re.compile(r"^\d{8}$")  # YYYYMMDD
+_DAY_MONTH = re.compile(r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}$")
+DATE_FORMATS = "ISO YYYY-MM-DD (optionally with a time and offset) or YYYYMMDD"
+
+
+def market_today() -> pd.Timestamp:
+    """Today's date on the exchange (New York): no stored value may be dated after it."""
+    return pd.Timestamp.now(tz=MARKET_TZ).normalize().tz_localize(None)
+
+
+def _date_strings(text: pd.Series, what: str) -> pd.Series:
+    """Parse date strings in the documented formats only; anything else is refused."""
+    text = text.str.strip()
+    iso = text.str.match(_ISO)
+    if iso.all():
+        utc = bool(text.str.contains(_ISO_TZ).any())
+        parsed = pd.to_datetime(text, format="ISO8601", utc=utc)
+        return parsed.dt.tz_convert(MARKET_TZ).dt.tz_localize(None) if utc else parsed
+    if text.str.match(_BASIC).all():
+        return pd.to_datetime(text, format="%Y%m%d")
+    bad = text[~iso & ~text.str.match(_BASIC)]
+    sample = _show(bad.head(3).tolist(), 3)
+    if bad.str.match(_DAY_MONTH).any():
+        raise SchemaError(
+            f"{what}: ambiguous dates {sample}: day-first and month-first read differently; "
+            f"write dates as {DATE_FORMATS}"
+        )
+    raise SchemaError(f"{what}: unparseable dates {sample}; write dates as {DATE_FORMATS}")
+
+
+def _parse_dates(values: pd.Series, what: str) -> pd.Series:
+    """Dates from datetime values, date objects, YYYYMMDD integers or documented strings."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    if values.isna().any():
+        raise SchemaError(f"{what}: {int(values.isna().sum())} missing dates")
+    if pd.api.types.is_bool_dtype(values):
+        raise SchemaError(f"{what}: dates are booleans; write dates as {DATE_FORMATS}")
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.astype("float64")
+        if not (numbers == numbers.round()).all():
+            raise SchemaError(f"{what}: numeric dates are not YYYYMMDD; use {DATE_FORMATS}")
+        return _date_strings(numbers.astype("int64").astype(str), what)
+    kinds = {type(v) for v in values}
+    if kinds <= {str}:
+        return _date_strings(values.astype(str), what)
+    if all(issubclass(k, (date, pd.Timestamp, np.datetime64)) for k in kinds):
+        return pd.to_datetime(values)
+    raise SchemaError(
+        f"{what}: date values of types {sorted(k.__name__ for k in kinds)}; use {DATE_FORMATS}"
+    )
+
+
 def normalize_dates(values: pd.Series | pd.Index, what: str) -> pd.Series:
     """Turn dates/timestamps into tz-naive midnight dates in the US market's time zone.
 
-    Timezone-aware stamps are converted to New York time first (yfinance returns
+    Strings must be ISO (``YYYY-MM-DD``, optionally with a time and offset) or
+    ``YYYYMMDD``: day-first or month-first forms like ``03/01/2023`` are ambiguous and
+    refused. Timezone-aware stamps are converted to New York time first (yfinance returns
     midnight New York, which is 04:00/05:00 UTC); naive stamps with a time of day are
     rejected because their calendar date is ambiguous.
     """
     try:
-        ts = pd.to_datetime(pd.Series(values), errors="raise")
-    except (ValueError, TypeError) as exc:
-        raise SchemaError(f"{what}: unparseable date values ({exc})") from exc
+        ts = _parse_dates(pd.Series(values).reset_index(drop=True), what)
+    except (ValueError, TypeError, OverflowError) as exc:
+        if isinstance(exc, SchemaError):
+            raise
+        raise SchemaError(
+            f"{what}: unparseable date values ({exc}); write dates as {DATE_FORMATS}"
+        ) from None
     if ts.isna().any():
         raise SchemaError(f"{what}: {int(ts.isna().sum())} missing dates")
     if getattr(ts.dt, "tz", None) is not None:
@@ -63,6 +153,38 @@ def normalize_dates(values: pd.Series | pd.Index, what: str) -> pd.Series:
             "give dates, or timezone-aware timestamps"
         )
     return ts.dt.normalize().astype("datetime64[ns]").reset_index(drop=True)
+
+
+def parse_date(value: object, what: str = "date") -> pd.Timestamp:
+    """One date argument (CLI, config, library) in the documented formats, as midnight."""
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        if isinstance(value, str) and len(value) > 40:
+            raise SchemaError(f"{what}: not a date ({value[:40]!r}...); use {DATE_FORMATS}")
+        return normalize_dates(pd.Series([str(value)]), what).iloc[0]
+    if isinstance(value, (date, pd.Timestamp, np.datetime64)):
+        return normalize_dates(pd.Series([pd.Timestamp(value)]), what).iloc[0]
+    raise SchemaError(f"{what}: not a date ({value!r}); use {DATE_FORMATS}")
+
+
+def _refuse_future(out: pd.DataFrame, key: str, what: str) -> None:
+    today = market_today()
+    future = out["date"] > today
+    if future.any():
+        raise DataError(
+            f"{what}: rows dated after today ({today.date()} in New York) for "
+            f"{_rows(out.loc[future], key)}; future dates are data errors (check the file's "
+            "date column and format)"
+        )
+
+
+def _check_keys(values: pd.Series, pattern: re.Pattern[str], kind: str, what: str) -> None:
+    bad = sorted({v for v in values.unique() if not pattern.fullmatch(v)})
+    if bad:
+        shown = [v if len(v) <= 40 else f"{v[:40]}... ({len(v)} characters)" for v in bad]
+        raise DataError(
+            f"{what}: implausible {kind}s {_show(shown, 5)}; expected 1-32 letters, digits "
+            "or . - _ ^ = / &"
+        )
 
 
 def next_business_day(dates: pd.Series) -> pd.Series:
@@ -86,6 +208,7 @@ def validate_prices(
     out["date"] = normalize_dates(out["date"], what)
     out["ticker"] = out["ticker"].astype(str)
     out["source"] = out["source"].astype(str)
+    _check_keys(out["ticker"], TICKER_PATTERN, "ticker", what)
     for c in (*PRICE_VALUE_COLUMNS, "volume"):
         try:
             out[c] = pd.to_numeric(out[c], errors="raise").astype("float64")
@@ -101,9 +224,23 @@ def validate_prices(
     nonpos = (out[list(PRICE_VALUE_COLUMNS)] <= 0).any(axis=1)
     if nonpos.any():
         raise DataError(f"{what}: zero or negative prices for {_rows(out.loc[nonpos])}")
+    values = out[list(PRICE_VALUE_COLUMNS)]
+    odd = ((values < MIN_PRICE) | (values > MAX_PRICE)).any(axis=1)
+    if odd.any():
+        raise DataError(
+            f"{what}: implausible prices (outside {MIN_PRICE:g} to {MAX_PRICE:g}) for "
+            f"{_rows(out.loc[odd])}, e.g. adj_close {out.loc[odd, 'adj_close'].iloc[0]:g}"
+        )
     dup = out.duplicated(["date", "ticker"], keep=False)
     if dup.any():
         raise DataError(f"{what}: duplicate (date, ticker) rows for {_rows(out.loc[dup])}")
+    _refuse_future(out, "ticker", what)
+    weekend = out["date"].dt.day_of_week >= 5
+    if weekend.any():
+        raise DataError(
+            f"{what}: prices on a Saturday or Sunday (not NYSE trading days) for "
+            f"{_rows(out.loc[weekend])}; check the date column and its format"
+        )
     if expected is not None:
         absent = sorted(set(expected) - set(out["ticker"]))
         if absent:
@@ -112,9 +249,16 @@ def validate_prices(
 
 
 def validate_macro(
-    df: pd.DataFrame, expected: Iterable[str] | None = None, what: str = "macro"
+    df: pd.DataFrame,
+    expected: Iterable[str] | None = None,
+    what: str = "macro",
+    nonnegative: Iterable[str] = (),
 ) -> pd.DataFrame:
-    """Check a long macro frame and return it normalised and sorted by (series_id, date)."""
+    """Check a long macro frame and return it normalised and sorted by (series_id, date).
+
+    Negative values of ``nonnegative`` series (and of the known volatility indices and
+    credit spreads, :data:`NONNEGATIVE_SERIES`) are refused.
+    """
     missing = [c for c in MACRO_COLUMNS if c not in df.columns]
     if missing:
         raise SchemaError(f"{what}: missing columns {missing}; expected {list(MACRO_COLUMNS)}")
@@ -123,6 +267,7 @@ def validate_macro(
     out["available_at"] = normalize_dates(out["available_at"], f"{what} available_at")
     out["series_id"] = out["series_id"].astype(str)
     out["source"] = out["source"].astype(str)
+    _check_keys(out["series_id"], SERIES_PATTERN, "series id", what)
     try:
         out["value"] = pd.to_numeric(out["value"], errors="raise").astype("float64")
     except (ValueError, TypeError) as exc:
@@ -132,6 +277,14 @@ def validate_macro(
         raise DataError(
             f"{what}: missing or infinite values for {_rows(out.loc[bad], 'series_id')}; "
             "drop FRED's missing markers ('.') before validation"
+        )
+    positive_only = NONNEGATIVE_SERIES | set(nonnegative)
+    negative = out["series_id"].isin(positive_only) & (out["value"] < 0)
+    if negative.any():
+        raise DataError(
+            f"{what}: negative values of a series that cannot be negative (volatility "
+            f"index or credit spread) for {_rows(out.loc[negative], 'series_id')}, e.g. "
+            f"{out.loc[negative, 'value'].iloc[0]:g}"
         )
     early = out["available_at"] < out["date"]
     if early.any():
@@ -144,6 +297,7 @@ def validate_macro(
         raise DataError(
             f"{what}: duplicate (date, series_id) rows for {_rows(out.loc[dup], 'series_id')}"
         )
+    _refuse_future(out, "series_id", what)
     if expected is not None:
         absent = sorted(set(expected) - set(out["series_id"]))
         if absent:
@@ -159,8 +313,10 @@ def _rows(df: pd.DataFrame, key: str = "ticker", limit: int = 5) -> str:
 def prices_from_wide(wide: pd.DataFrame, source: str, what: str = "prices") -> pd.DataFrame:
     """Long price rows from a wide (date x ticker) table of adjusted closes.
 
-    Cells that are empty (before a fund's inception) are dropped; only ``adj_close``
-    is known, so open/high/low/close/volume stay missing.
+    Empty cells before a ticker's first price (inception) and after its last (delisting)
+    are dropped; an empty cell between them is a gap, refused naming ticker and date,
+    as a missing ``adj_close`` is in the long layout. Only ``adj_close`` is known, so
+    open/high/low/close/volume stay missing.
     """
     if wide.index.has_duplicates:
         dups = wide.index[wide.index.duplicated()].unique()
@@ -171,6 +327,18 @@ def prices_from_wide(wide: pd.DataFrame, source: str, what: str = "prices") -> p
     w = wide.copy()
     w.index = pd.DatetimeIndex(idx, name="date")
     w.columns = [str(c) for c in w.columns]
+    values = w.apply(pd.to_numeric, errors="coerce")
+    listed = values.notna().cummax() & values.notna()[::-1].cummax()[::-1]
+    gaps = listed & w.isna()
+    if gaps.to_numpy().any():
+        cells = gaps.stack(future_stack=True)
+        cells = cells[cells].reset_index()
+        cells.columns = ["date", "ticker", "_"]
+        raise DataError(
+            f"{what}: empty price cells inside the listed life of {_rows(cells)}; fill or "
+            "remove the rows (only cells before a ticker's first or after its last price "
+            "may be empty)"
+        )
     long = w.stack(future_stack=True).rename("adj_close").reset_index()
     long.columns = ["date", "ticker", "adj_close"]
     long = long.dropna(subset=["adj_close"])
@@ -200,3 +368,40 @@ def macro_from_wide(wide: pd.DataFrame, source: str, what: str = "macro") -> pd.
 def to_wide(long: pd.DataFrame, value: str = "adj_close", key: str = "ticker") -> pd.DataFrame:
     """Wide (date x key) table from a long frame, dates sorted ascending."""
     return long.pivot(index="date", columns=key, values=value).sort_index()
+
+
+def price_warnings(df: pd.DataFrame, limit: int = 5) -> list[str]:
+    """Plausibility warnings on validated prices: daily moves beyond WARN_LOG_RETURN.
+
+    Crashes and unadjusted split seams both show up here; the rows are stored.
+    """
+    if df.empty:
+        return []
+    d = df.sort_values(["ticker", "date"])
+    lr = np.log(d["adj_close"]).groupby(d["ticker"]).diff()
+    big = lr.abs() > WARN_LOG_RETURN
+    if not big.any():
+        return []
+    rows = d.loc[big].assign(ratio=np.exp(lr[big]))
+    shown = [
+        f"{t} {pd.Timestamp(day).date()} x{r:.3g}"
+        for t, day, r in zip(rows["ticker"], rows["date"], rows["ratio"], strict=True)
+    ]
+    return [
+        f"{int(big.sum())} daily moves beyond {WARN_LOG_RETURN:.0%} (log return): "
+        f"{_show(shown, limit)}; check for split seams or bad prints"
+    ]
+
+
+def macro_warnings(df: pd.DataFrame, limit: int = 5) -> list[str]:
+    """Plausibility warnings on validated macro rows: values available long after their date."""
+    if df.empty:
+        return []
+    lag = (df["available_at"] - df["date"]).dt.days
+    late = lag > WARN_AVAILABILITY_LAG_DAYS
+    if not late.any():
+        return []
+    return [
+        f"{int(late.sum())} values become available over {WARN_AVAILABILITY_LAG_DAYS} days "
+        f"after their date: {_rows(df.loc[late], 'series_id', limit)}; check available_at"
+    ]
