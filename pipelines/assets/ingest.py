@@ -17,6 +17,7 @@ def _metadata(s: IngestSummary) -> dict[str, object]:
         "dagster/row_count": s.result.total_rows,
         "date_range": date_range(s.first_date, s.last_date),
         "preview": table_preview(s.preview),
+        "warnings": "\n".join(s.warnings) or "none",
     }
 
 
@@ -32,6 +33,8 @@ def _ingest(context, config, source, warehouse, src, fn) -> dg.MaterializeResult
             config.incremental,
         )
     context.log.info("%s from %s: %s", s.result.table, src.name, s.result)
+    for w in s.warnings:  # implausible values found by the library (stored, reported)
+        context.log.warning("%s: %s", s.result.table, w)
     return dg.MaterializeResult(metadata={"source": src.name, **_metadata(s)})
 
 

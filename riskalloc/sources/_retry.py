@@ -7,7 +7,7 @@ sleep function is injected so tests never really wait.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TypeVar
@@ -127,3 +127,35 @@ def group_by_start(
         first = incremental_start(start, (since or {}).get(key), overlap_bdays)
         groups.setdefault(first, []).append(key)
     return groups
+
+
+def no_rows_message(
+    what: str,
+    kind: str,
+    absent: Sequence[str],
+    start: DateLike | None,
+    end: DateLike | None,
+    since: Mapping[str, DateLike] | None,
+    overlap_bdays: int,
+    held: Mapping[str, str] | None = None,
+) -> str:
+    """Why ``absent`` keys have no rows: the window asked for, start after end, last stored."""
+    last = to_timestamp(end)
+    parts = []
+    for k in list(absent)[:5]:
+        stored = (since or {}).get(k)
+        first = incremental_start(start, stored, overlap_bdays)
+        window = f"{first.date() if first is not None else 'the first date'} to "
+        window += f"{last.date() if last is not None else 'the last date'}"
+        why = f"{k}: window {window}"
+        if stored is not None:
+            why += f" (incremental: last stored {to_timestamp(stored).date()})"
+        if first is not None and last is not None and first > last:
+            why += ", which starts after it ends"
+        if held and k in held:
+            why += f"; {held[k]}"
+        parts.append(why)
+    more = f" (+{len(absent) - 5} more)" if len(absent) > 5 else ""
+    return f"{what}: no rows for {kind} {list(absent)} in the requested window: " + (
+        "; ".join(parts) + more
+    )

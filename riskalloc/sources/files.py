@@ -8,6 +8,8 @@ every problem is reported with the file name.
 
 from __future__ import annotations
 
+import csv
+import gzip
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,12 @@ import numpy as np
 import pandas as pd
 
 from riskalloc.errors import ConfigError, DataError, SchemaError
-from riskalloc.sources._retry import DateLike, incremental_start, to_timestamp
+from riskalloc.sources._retry import (
+    DateLike,
+    incremental_start,
+    no_rows_message,
+    to_timestamp,
+)
 from riskalloc.sources.schema import (
     MACRO_COLUMNS,
     PRICE_COLUMNS,
@@ -48,14 +55,20 @@ def read_table(path: Path, na_values: Sequence[str] = ()) -> pd.DataFrame:
             df = pd.read_parquet(path)
             if "date" not in map(_clean_name, df.columns) and df.index.name is not None:
                 df = df.reset_index()
+            header = [str(c) for c in df.columns]
         else:
+            header = _csv_header(path)
             df = pd.read_csv(path, na_values=list(na_values))
     except Exception as exc:  # parser, decoding, arrow and compression errors alike
-        raise SchemaError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from exc
-    df.columns = [str(c).strip() for c in df.columns]
-    if pd.Index(df.columns).has_duplicates:
-        dup = sorted(set(pd.Index(df.columns)[pd.Index(df.columns).duplicated()]))
-        raise SchemaError(f"{path}: duplicate columns {dup}")
+        raise SchemaError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
+    names = pd.Index([str(c).strip() for c in header])
+    folded = pd.Index([n.upper() for n in names])
+    if folded.has_duplicates:  # pandas would rename the second 'SPY' to 'SPY.1'
+        dup = sorted({n for n, f in zip(names, folded, strict=True) if (folded == f).sum() > 1})
+        raise SchemaError(f"{path}: duplicate column headers {dup}; each column once")
+    if len(names) != len(df.columns):
+        raise SchemaError(f"{path}: header has {len(names)} names, rows {len(df.columns)}")
+    df.columns = list(names)
     date_cols = [c for c in df.columns if _clean_name(c) == "date"]
     if len(date_cols) != 1:
         raise SchemaError(f"{path}: no single 'date' column; columns are {list(df.columns)}")
@@ -64,6 +77,13 @@ def read_table(path: Path, na_values: Sequence[str] = ()) -> pd.DataFrame:
         raise DataError(f"{path}: no rows")
     df["date"] = normalize_dates(df["date"], str(path))
     return df
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The raw header row of a CSV (pandas renames duplicates, so read it ourselves)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", newline="") as fh:
+        return next(csv.reader(fh), [])
 
 
 def _long_layout(df: pd.DataFrame, key: str, path: Path) -> pd.DataFrame | None:
@@ -136,7 +156,19 @@ def _window(
     keep[has_first] = long.loc[has_first, "date"] >= firsts[has_first].astype("datetime64[ns]")
     if last is not None:
         keep &= long["date"] <= last
-    return long[keep]
+    out = long[keep]
+    if keys is not None:
+        absent = [k for k in dict.fromkeys(keys) if k not in set(out[key])]
+        if absent:
+            held = long[long[key].isin(absent)].groupby(key)["date"].agg(["min", "max"])
+            file_range = {
+                k: f"the file has {k} from {r['min'].date()} to {r['max'].date()}"
+                for k, r in held.iterrows()
+            }
+            raise DataError(
+                no_rows_message(what, key, absent, start, end, since, overlap, file_range)
+            )
+    return out
 
 
 @dataclass(frozen=True)

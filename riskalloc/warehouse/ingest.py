@@ -1,17 +1,36 @@
-"""Ingest: fetch from a source, validate, upsert into the warehouse, summarise."""
+"""Ingest: fetch from a source, validate, upsert into the warehouse, summarise.
+
+:func:`ingest` is all-or-nothing: every table is fetched and validated before anything is
+written, then all are upserted in one transaction (:func:`upsert_many`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import duckdb
 import pandas as pd
 
 from riskalloc.config import Universe
-from riskalloc.sources.schema import validate_macro, validate_prices
+from riskalloc.errors import ConfigError, DataError
+from riskalloc.sources._retry import to_timestamp
+from riskalloc.sources.schema import (
+    macro_warnings,
+    market_today,
+    price_warnings,
+    validate_macro,
+    validate_prices,
+)
 from riskalloc.warehouse.reads import last_dates
-from riskalloc.warehouse.store import UpsertResult, Warehouse, upsert
+from riskalloc.warehouse.store import UpsertResult, Warehouse, upsert_many
+
+log = logging.getLogger(__name__)
+
+# Roles whose series cannot be negative (a VIX below zero is a data error).
+NONNEGATIVE_ROLES: tuple[str, ...] = ("volatility_expectation", "credit_spread")
 
 
 class PriceSource(Protocol):
@@ -39,16 +58,130 @@ class IngestSummary:
     first_date: pd.Timestamp | None
     last_date: pd.Timestamp | None
     preview: pd.DataFrame
+    warnings: tuple[str, ...] = field(default=())
 
 
-def _summary(result: UpsertResult, df: pd.DataFrame) -> IngestSummary:
+@dataclass(frozen=True)
+class Fetched:
+    """Validated rows of one table, not yet written, with their plausibility warnings."""
+
+    table: str
+    rows: pd.DataFrame
+    warnings: tuple[str, ...]
+
+
+def _summary(result: UpsertResult, f: Fetched) -> IngestSummary:
+    df = f.rows
     return IngestSummary(
         result=result,
         rows_fetched=len(df),
         first_date=df["date"].min() if len(df) else None,
         last_date=df["date"].max() if len(df) else None,
         preview=df.sort_values("date").tail(10),
+        warnings=f.warnings,
     )
+
+
+def check_window(start: str | None, end: str | None) -> None:
+    """Dates parse (ISO) and ``start`` is not after ``end``."""
+    first, last = to_timestamp(start), to_timestamp(end)
+    if first is not None and last is not None and first > last:
+        raise ConfigError(f"start {first.date()} is after end {last.date()}; nothing to ingest")
+
+
+def _since(con: duckdb.DuckDBPyConnection, table: str, key: str) -> dict[str, pd.Timestamp]:
+    """Last stored date per key; rows stored after today block incremental ingests."""
+    since = last_dates(con, table, key)
+    today = market_today()
+    future = {k: d for k, d in since.items() if d > today}
+    if future:
+        first = min(future.values()).date()
+        shown = {k: str(d.date()) for k, d in sorted(future.items())[:5]}
+        raise DataError(
+            f"{table}: the warehouse holds rows dated after today ({today.date()}) for "
+            f"{shown}, so an incremental ingest would start after them; delete them with "
+            f"`riskalloc delete {table} --start {first}` and re-run"
+        )
+    return since
+
+
+def _warn(table: str, warnings: list[str]) -> tuple[str, ...]:
+    for w in warnings:
+        log.warning("%s: %s", table, w)
+    return tuple(warnings)
+
+
+def fetch_prices_rows(
+    con: duckdb.DuckDBPyConnection,
+    source: PriceSource,
+    universe: Universe,
+    start: str | None = None,
+    end: str | None = None,
+    incremental: bool = True,
+) -> Fetched:
+    """Fetch and validate the universe's prices (after the last stored date); writes nothing."""
+    check_window(start, end)
+    since = _since(con, "prices", "ticker") if incremental else None
+    raw = source.fetch_prices(universe.tickers, start=start, end=end, since=since or None)
+    df = validate_prices(raw, expected=None if since else universe.tickers, what=source.name)
+    return Fetched("prices", df, _warn("prices", price_warnings(df)))
+
+
+def fetch_macro_rows(
+    con: duckdb.DuckDBPyConnection,
+    source: MacroSource,
+    universe: Universe,
+    start: str | None = None,
+    end: str | None = None,
+    incremental: bool = True,
+) -> Fetched:
+    """Fetch and validate the universe's FRED series (incrementally); writes nothing."""
+    check_window(start, end)
+    since = _since(con, "macro", "series_id") if incremental else None
+    raw = source.fetch_macro(universe.series_ids, start=start, end=end, since=since or None)
+    nonneg = [s for role in NONNEGATIVE_ROLES for s in universe.series_with_role(role)]
+    df = validate_macro(
+        raw,
+        expected=None if since else universe.series_ids,
+        what=source.name,
+        nonnegative=nonneg,
+    )
+    return Fetched("macro", df, _warn("macro", macro_warnings(df)))
+
+
+def write_fetched(
+    wh: Warehouse, con: duckdb.DuckDBPyConnection, fetched: list[Fetched]
+) -> dict[str, IngestSummary]:
+    """Upsert validated tables in one transaction: all are written, or none."""
+    results = upsert_many(wh, con, {f.table: f.rows for f in fetched})
+    return {f.table: _summary(results[f.table], f) for f in fetched}
+
+
+def ingest(
+    wh: Warehouse,
+    con: duckdb.DuckDBPyConnection,
+    universe: Universe,
+    prices_source: PriceSource | None = None,
+    macro_source: MacroSource | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    incremental: bool = True,
+    on_fetched: Callable[[list[Fetched]], None] | None = None,
+) -> dict[str, IngestSummary]:
+    """Prices and/or macro, all-or-nothing: fetch and validate both, then one transaction.
+
+    ``on_fetched`` is called between validation and the write (progress output, tests).
+    """
+    if prices_source is None and macro_source is None:
+        raise ConfigError("ingest: give a prices source and/or a macro source")
+    fetched = []
+    if prices_source is not None:
+        fetched.append(fetch_prices_rows(con, prices_source, universe, start, end, incremental))
+    if macro_source is not None:
+        fetched.append(fetch_macro_rows(con, macro_source, universe, start, end, incremental))
+    if on_fetched is not None:
+        on_fetched(fetched)
+    return write_fetched(wh, con, fetched)
 
 
 def ingest_prices(
@@ -61,10 +194,8 @@ def ingest_prices(
     incremental: bool = True,
 ) -> IngestSummary:
     """Fetch the universe's prices (after the last stored date when incremental) and upsert."""
-    since = last_dates(con, "prices", "ticker") if incremental else None
-    raw = source.fetch_prices(universe.tickers, start=start, end=end, since=since or None)
-    df = validate_prices(raw, expected=None if since else universe.tickers, what=source.name)
-    return _summary(upsert(wh, con, "prices", df), df)
+    fetched = fetch_prices_rows(con, source, universe, start, end, incremental)
+    return write_fetched(wh, con, [fetched])["prices"]
 
 
 def ingest_macro(
@@ -77,7 +208,5 @@ def ingest_macro(
     incremental: bool = True,
 ) -> IngestSummary:
     """Fetch the universe's FRED series (incrementally) and upsert."""
-    since = last_dates(con, "macro", "series_id") if incremental else None
-    raw = source.fetch_macro(universe.series_ids, start=start, end=end, since=since or None)
-    df = validate_macro(raw, expected=None if since else universe.series_ids, what=source.name)
-    return _summary(upsert(wh, con, "macro", df), df)
+    fetched = fetch_macro_rows(con, source, universe, start, end, incremental)
+    return write_fetched(wh, con, [fetched])["macro"]

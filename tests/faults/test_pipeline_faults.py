@@ -8,7 +8,6 @@ from __future__ import annotations
 import types
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -109,16 +108,17 @@ assets:
 
 
 def test_failed_blocking_check_stops_downstream(kit, tmp_path):
-    """SPY's file lacks 2020-02-03..14 (9 sessions): `prices_no_gaps` fails naming SPY and
-    the gap, and the downstream asset does not run. The fixed file needs a full re-run
-    (the gap is older than the incremental overlap); then downstream runs."""
+    """SPY's (long) file lacks the rows of 2020-02-03..14 (9 sessions): `prices_no_gaps`
+    fails naming SPY and the gap, and the downstream asset does not run. The fixed file
+    needs a full re-run (the gap is older than the incremental overlap); then downstream
+    runs. (Empty cells in a wide file are refused at ingest, see test_file_faults.)"""
     universe = tmp_path / "universe.yaml"
     universe.write_text(UNIVERSE_YAML)
     path = tmp_path / "prices.csv"
     wide = kit.sample_wide(start="2020-01-02", end="2020-03-31")
-    holed = wide.copy()
-    holed.loc["2020-02-03":"2020-02-13", "SPY"] = np.nan
-    holed.to_csv(path, date_format="%Y-%m-%d")
+    long = kit.sample_prices(start="2020-01-02", end="2020-03-31")[["date", "ticker", "adj_close"]]
+    hole = (long["ticker"] == "SPY") & long["date"].between("2020-02-03", "2020-02-13")
+    long[~hole].to_csv(path, index=False, date_format="%Y-%m-%d")
     ran: list[str] = []
 
     @dg.asset(deps=["prices"])
