@@ -12,6 +12,8 @@ from riskalloc.allocate.publish import validate_target_weights
 from riskalloc.allocate.registry import data_hash, registry_row, save_allocator
 from riskalloc.allocate.train import TrainConfig, train_allocator
 from riskalloc.quality.calendar import trading_days
+from riskalloc.reports.regime_names import name_published_regimes
+from riskalloc.warehouse.catalog import table_exists
 from riskalloc.warehouse.market import load_market_data
 from riskalloc.warehouse.reads import read_table
 from riskalloc.warehouse.store import upsert
@@ -105,6 +107,10 @@ def target_weights(
         )
     if df.empty:
         return dg.MaterializeResult(metadata={"published_rows": 0, "skipped_days": len(skipped)})
+    with warehouse.get_connection() as con:
+        regimes = read_table(con, "regimes") if table_exists(con, "regimes") else None
+    # the allocator's regime, named after the reference state it overlaps most (not an integer)
+    df = name_published_regimes(df, md, data, regimes, warehouse.warehouse().models_dir)
     validate_target_weights(df, universe.tickers)  # raises: nothing is published
     with warehouse.get_connection() as con:
         res = upsert(warehouse.warehouse(), con, "target_weights", df)

@@ -1,7 +1,5 @@
 """Report assets: the macro regime report and SHAP attributions of the allocations."""
 
-import json
-
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -12,11 +10,10 @@ from pipelines.resources import SourceResource, WarehouseResource
 from riskalloc.allocate.daily import pick_model
 from riskalloc.allocate.dataset import build_allocator_data, forecast_wide
 from riskalloc.allocate.explain import explain_allocations
-from riskalloc.allocate.hmm_reference import fit_regime_hmm
 from riskalloc.allocate.registry import KIND, load_allocator
-from riskalloc.reports.regime_report import regime_report as render_regime_report
-from riskalloc.reports.render import atomic_write_text
+from riskalloc.reports.regimes import run_regime_report
 from riskalloc.reports.shap_report import shap_report as render_shap_report
+from riskalloc.warehouse.catalog import table_exists
 from riskalloc.warehouse.market import load_market_data
 from riskalloc.warehouse.reads import read_table
 from riskalloc.warehouse.store import upsert
@@ -28,41 +25,48 @@ def _image(path) -> dg.MetadataValue:
     return dg.MetadataValue.path(str(path))
 
 
-@dg.asset(group_name="reports", deps=["macro_features"], kinds={"duckdb", "html"})
+@dg.asset(
+    group_name="reports",
+    deps=["macro_features", "allocator", "backtest", "vol_forecasts"],
+    kinds={"duckdb", "html"},
+)
 def regime_report(
     context: dg.AssetExecutionContext, source: SourceResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    """Filtered regime probabilities from a Gaussian HMM fitted on pre-2017 macro indicators
-    (VIX, credit spreads, curve slope), the current regime and the transition table."""
+    """Filtered regime probabilities of a volatility-and-credit HMM reference (selected and
+    fitted on pre-2017 data), the allocator's own regimes named after it, transitions."""
     wh = warehouse.warehouse()
     with warehouse.get_connection() as con:
         md = load_market_data(con, source.universe())
-    hmm = fit_regime_hmm(md, train_end=HMM_TRAIN_END)
-    probs = hmm.filter_probabilities(md)
+        have_models = table_exists(con, "vol_forecasts") and table_exists(con, "model_registry")
+        vols = read_table(con, "vol_forecasts", where={"model": "lstm"}) if have_models else None
+        registry = read_table(con, "model_registry", where={"kind": KIND}) if have_models else None
+    data = None if vols is None or vols.empty else build_allocator_data(md, forecast_wide(vols))
     out_dir = wh.root / "reports" / "regime"
-    vix_ids = [s for s, r in md.series_roles.items() if r == "volatility_expectation"]
-    vix = md.macro_asof(vix_ids[0]) if vix_ids else None
-    rep = render_regime_report(probs, out_dir, vix=vix)
-    atomic_write_text(out_dir / "hmm.json", json.dumps(hmm.to_dict(), indent=1))
+    run = run_regime_report(md, out_dir, data, registry, wh.models_dir, train_end=HMM_TRAIN_END)
+    rep = run.report
     with warehouse.get_connection() as con:
         upsert(wh, con, "regimes", rep.regimes)
     context.log.info("current regime %s since %d days", rep.current_regime, rep.current_spell_days)
-    return dg.MaterializeResult(
-        metadata={
-            "as_of": str(rep.as_of.date()),
-            "current_regime": rep.current_regime,
-            "current_probabilities": table_preview(
-                rep.current_probabilities.rename("p").reset_index()
-            ),
-            "transition_probabilities": dg.MetadataValue.md(
-                rep.transition_probabilities.to_markdown(floatfmt=".3f")
-            ),
-            "time_in_regime": dg.MetadataValue.md(rep.time_in_regime.to_markdown(floatfmt=".3f")),
-            "plot": _image(rep.files.get("png", out_dir / "regimes.png")),
-            "report": dg.MetadataValue.path(str(out_dir / "regime_report.html")),
-            "dagster/row_count": len(rep.regimes),
-        }
-    )
+    meta: dict[str, object] = {
+        "as_of": str(rep.as_of.date()),
+        "current_regime": rep.current_regime,
+        "reference": f"{run.model.inputs}, {run.model.n_states} states",
+        "current_probabilities": table_preview(rep.current_probabilities.rename("p").reset_index()),
+        "selection": dg.MetadataValue.md(run.selection.to_markdown(index=False, floatfmt=".4g")),
+        "check_periods": dg.MetadataValue.md(run.periods.to_markdown(floatfmt=".2f")),
+        "transition_probabilities": dg.MetadataValue.md(
+            rep.transition_probabilities.to_markdown(floatfmt=".3f")
+        ),
+        "time_in_regime": dg.MetadataValue.md(rep.time_in_regime.to_markdown(floatfmt=".3f")),
+        "plot": _image(rep.files.get("png", out_dir / "regimes.png")),
+        "report": dg.MetadataValue.path(str(out_dir / "regime_report.html")),
+        "dagster/row_count": len(rep.regimes),
+    }
+    if rep.allocator_current is not None:
+        meta["allocator_regime"] = str(rep.allocator_current.idxmax())
+        meta["allocator_agreement"] = float(rep.agreement or 0.0)
+    return dg.MaterializeResult(metadata=meta)
 
 
 @dg.asset(

@@ -1,8 +1,22 @@
-"""A transparent regime reference: a Gaussian HMM on point-in-time macro stress indicators.
+"""A regime reference a practitioner recognises: a Gaussian HMM on volatility and credit stress.
 
-The HMM is fitted on pre-``train_end`` data only. Probabilities are *filtered*
-(forward algorithm, p(state_t | obs_1..t)), never smoothed, so a date's regime never
-depends on later data. States are ordered and labelled by their mean (log) VIX.
+Inputs (point in time, every one standardised on an *expanding* window so that levels drifting
+over decades do not define the states): log VIX and its 21-day change, the log 21-day realised
+vol of the equity proxy, each credit spread (HY OAS, BAA-10Y) and its 21-day change, and at most
+one curve-slope level as a secondary input.
+
+The input set and the number of states are chosen on pre-2017 data only
+(:func:`select_regime_reference`), by a rule fixed before looking at later years:
+
+1. persistence gate: every state's expected duration 1 / (1 − a_kk) ≥ 21 trading days;
+2. per input set, the number of states (2, 3, 4) with the lowest BIC among those passing;
+3. across input sets (BICs of different inputs are not comparable), the highest separation of
+   next-month realised vol between states: η², the share of the variance of the next 21 days'
+   log realised vol of the equity proxy explained by the filtered dominant state.
+
+Probabilities are *filtered* (forward algorithm, p(state_t | obs_1..t)), never smoothed, so a
+date's regime never depends on later data. States are ordered by their mean (standardised)
+log VIX and labelled calm, normal, (elevated,) stress.
 """
 
 from __future__ import annotations
@@ -14,16 +28,22 @@ import numpy as np
 import pandas as pd
 
 from riskalloc.errors import ConfigError, DataError, ModelError
-from riskalloc.market import MarketData
+from riskalloc.market import TRADING_DAYS, MarketData
 
-REGIME_ROLES = ("volatility_expectation", "credit_spread", "curve_slope")
+VOL_ROLE, CREDIT_ROLE, SLOPE_ROLE = "volatility_expectation", "credit_spread", "curve_slope"
 CHANGE_WINDOW = 21
+RV_WINDOW = 21
+MIN_HISTORY = 252  # trading days before an expanding mean/std is trusted
+TRAIN_END = "2016-12-31"
+STATE_GRID = (2, 3, 4)
+MIN_DURATION_DAYS = 21.0
 _LABELS = {
     2: ("calm", "stress"),
     3: ("calm", "normal", "stress"),
     4: ("calm", "normal", "elevated", "stress"),
 }
-_FORMAT_VERSION = 1
+_KIND = "regime_reference_hmm"
+_FORMAT_VERSION = 2
 
 
 def _logsumexp_cols(x: np.ndarray) -> np.ndarray:
@@ -41,62 +61,122 @@ def state_labels(n_states: int) -> tuple[str, ...]:
     return ("calm", *(f"regime_{i}" for i in range(1, n_states - 1)), "stress")
 
 
-def regime_series(md: MarketData) -> list[str]:
-    """Macro series feeding the HMM, in role order (VIX, credit spreads, curve slopes)."""
+def _role_series(md: MarketData, role: str) -> list[str]:
+    """Series of ``role`` present in the macro data, in universe order."""
     present = set(md.macro["series_id"])
-    out = [
-        s for role in REGIME_ROLES for s, r in md.series_roles.items() if r == role and s in present
-    ]
-    vol = [s for s in out if md.series_roles[s] == "volatility_expectation"]
+    return [s for s, r in md.series_roles.items() if r == role and s in present]
+
+
+def _vol_series(md: MarketData) -> list[str]:
+    """The volatility-expectation series (VIX); an error naming the roles when there is none."""
+    vol = _role_series(md, VOL_ROLE)
     if not vol:
         raise DataError(
-            "regime HMM needs a 'volatility_expectation' series (e.g. VIXCLS) in the macro data; "
+            "the regime reference needs a 'volatility_expectation' series (e.g. VIXCLS); "
             f"roles present: {sorted(set(md.series_roles.values()))}"
         )
-    return out
+    return vol
 
 
-def regime_features(
-    md: MarketData, series: list[str] | None = None, change_window: int = CHANGE_WINDOW
-) -> pd.DataFrame:
-    """Point-in-time indicator levels (VIX in logs) and their ``change_window``-day changes.
+def realised_vol_name(md: MarketData, window: int = RV_WINDOW) -> str | None:
+    """Column name of the equity proxy's log realised vol (None without an equity proxy)."""
+    return None if md.equity_proxy is None else f"log_rv{window}_{md.equity_proxy}"
 
-    Built from ``md.macro_asof`` so each row only uses values available by that date;
-    leading rows without full history are NaN.
+
+def regime_features(md: MarketData, change_window: int = CHANGE_WINDOW) -> pd.DataFrame:
+    """Raw point-in-time indicators on ``md``'s dates, before standardisation.
+
+    log VIX and its change, equity-proxy log realised vol, credit spreads and their changes,
+    curve slopes and their changes; every value uses only data available on its date.
     """
-    series = series if series is not None else regime_series(md)
-    levels = {}
-    for s in series:
+    cols: dict[str, pd.Series] = {}
+    for s in _vol_series(md):
         x = md.macro_asof(s).astype(float)
-        if md.series_roles.get(s) == "volatility_expectation":
-            if (x.dropna() <= 0).any():
-                raise DataError(f"volatility series {s!r} has values <= 0; cannot take logs")
-            x = np.log(x)
-            levels[f"log_{s}"] = x
-        else:
-            levels[s] = x
-    lv = pd.DataFrame(levels, index=md.dates)
-    ch = lv.diff(change_window).add_prefix(f"d{change_window}_")
-    out = pd.concat([lv, ch], axis=1)
+        if (x.dropna() <= 0).any():
+            raise DataError(f"volatility series {s!r} has values <= 0; cannot take logs")
+        cols[f"log_{s}"] = np.log(x)
+        cols[f"d{change_window}_log_{s}"] = np.log(x).diff(change_window)
+    rv = realised_vol_name(md)
+    if rv is not None:
+        r = md.prices[md.equity_proxy].pct_change(fill_method=None)
+        vol = r.rolling(RV_WINDOW).std() * np.sqrt(TRADING_DAYS)
+        cols[rv] = np.log(vol.where(vol > 0))
+    for role in (CREDIT_ROLE, SLOPE_ROLE):
+        for s in _role_series(md, role):
+            x = md.macro_asof(s).astype(float)
+            cols[s] = x
+            cols[f"d{change_window}_{s}"] = x.diff(change_window)
+    out = pd.DataFrame(cols, index=md.dates)
     out.index.name = "date"
     return out
+
+
+def expanding_zscore(raw: pd.DataFrame, min_periods: int = MIN_HISTORY) -> pd.DataFrame:
+    """(x_t − mean(x_≤t)) / std(x_≤t): causal, so a level's drift over decades is scaled away."""
+    mean = raw.expanding(min_periods=min_periods).mean()
+    std = raw.expanding(min_periods=min_periods).std(ddof=0)
+    return (raw - mean) / std.where(std > 0)
+
+
+def candidate_inputs(md: MarketData, change_window: int = CHANGE_WINDOW) -> dict[str, list[str]]:
+    """The input sets the selection compares: volatility plus credit, slope secondary at most.
+
+    ``vol`` = log VIX, its change and equity realised vol; then ``vol+<spread>`` for each
+    credit spread (level and change), ``vol+credit`` for all of them, and ``vol+credit+slope``
+    adding the first curve slope's level.
+    """
+    vol = []
+    for s in _vol_series(md):
+        vol += [f"log_{s}", f"d{change_window}_log_{s}"]
+    rv = realised_vol_name(md)
+    vol += [rv] if rv is not None else []
+    credit = _role_series(md, CREDIT_ROLE)
+    if not credit:
+        raise DataError("the regime reference needs a 'credit_spread' series (e.g. BAA10Y)")
+    out = {f"vol+{c}": [*vol, c, f"d{change_window}_{c}"] for c in credit}
+    every = [x for c in credit for x in (c, f"d{change_window}_{c}")]
+    if len(credit) > 1:
+        out["vol+credit"] = [*vol, *every]
+    slope = _role_series(md, SLOPE_ROLE)
+    if slope:
+        out["vol+credit+slope"] = [*vol, *every, slope[0]]
+    return out
+
+
+def next_month_log_vol(md: MarketData, window: int = RV_WINDOW) -> pd.Series:
+    """log realised vol of the equity proxy over days t+1..t+window (the separation target)."""
+    if md.equity_proxy is None:
+        raise DataError("separation of next-month vol needs an equity_proxy in the universe")
+    r = md.prices[md.equity_proxy].pct_change(fill_method=None)
+    fwd = r[::-1].rolling(window).std()[::-1].shift(-1) * np.sqrt(TRADING_DAYS)
+    return np.log(fwd.where(fwd > 0)).rename("next_month_log_vol")
+
+
+def separation_eta2(labels: pd.Series, y: pd.Series) -> float:
+    """η²: share of the variance of ``y`` explained by the group means of ``labels``."""
+    both = pd.concat([labels.rename("g"), y.rename("y")], axis=1, sort=True).dropna()
+    if len(both) < 2:
+        return float("nan")
+    dev = both["y"] - both["y"].mean()
+    g = both.groupby("g")["y"]
+    between = float((g.size() * (g.mean() - both["y"].mean()) ** 2).sum())
+    return between / float((dev**2).sum())
 
 
 @dataclass
 class RegimeHMM:
     """A fitted Gaussian HMM with states sorted calm → stress; filters without look-ahead."""
 
-    series: list[str]
+    inputs: str  # name of the input set, e.g. "vol+BAMLH0A0HYM2"
     feature_names: list[str]
     labels: list[str]
-    mean_: np.ndarray  # (p,) train-window feature means (standardisation)
-    scale_: np.ndarray  # (p,) train-window feature std devs
     startprob: np.ndarray  # (K,)
     transmat: np.ndarray  # (K, K), rows sum to 1
-    means: np.ndarray  # (K, p) in standardised units
-    covars: np.ndarray  # (K, p, p) full covariances in standardised units
+    means: np.ndarray  # (K, p) in expanding-z units
+    covars: np.ndarray  # (K, p, p) full covariances
     train_end: str
     change_window: int = CHANGE_WINDOW
+    min_history: int = MIN_HISTORY
     covariance_type: str = "full"
     seed: int = 0
     train_loglik: float = float("nan")
@@ -119,13 +199,19 @@ class RegimeHMM:
         """Bayesian information criterion on the training window (lower is better)."""
         return -2.0 * self.train_loglik + self.n_parameters * float(np.log(self.n_train))
 
+    @property
+    def expected_durations(self) -> pd.Series:
+        """Expected spell length 1 / (1 − a_kk) of each state, in trading days."""
+        stay = np.clip(np.diag(self.transmat), 0.0, 1.0 - 1e-12)
+        return pd.Series(1.0 / (1.0 - stay), index=self.labels, name="expected_days")
+
     def standardised_features(self, md: MarketData) -> pd.DataFrame:
-        """The HMM's inputs on ``md``'s dates, scaled by train-window mean and std."""
-        f = regime_features(md, self.series, self.change_window)
-        missing = [c for c in self.feature_names if c not in f.columns]
+        """The HMM's inputs on ``md``'s dates, each scaled by its expanding mean and std."""
+        z = expanding_zscore(regime_features(md, self.change_window), self.min_history)
+        missing = [c for c in self.feature_names if c not in z.columns]
         if missing:
-            raise DataError(f"regime features {missing} cannot be built from this MarketData")
-        return (f.loc[:, self.feature_names] - self.mean_) / self.scale_
+            raise DataError(f"regime inputs {missing} cannot be built from this MarketData")
+        return z.loc[:, self.feature_names]
 
     def state_log_likelihood(self, z: np.ndarray) -> np.ndarray:
         """log N(z_t | mean_k, cov_k) for each row and state: shape (n, K)."""
@@ -162,13 +248,13 @@ class RegimeHMM:
     def filter_probabilities(self, md: MarketData) -> pd.DataFrame:
         """Filtered regime probabilities (date × label, rows sum to 1) from the first full row.
 
-        The filter starts at the first date where every indicator is known and runs over all
+        The filter starts at the first date where every input is known and runs over all
         later dates (training and after); a gap in the data only propagates the chain.
         """
         z = self.standardised_features(md)
         valid = z.notna().all(axis=1)
         if not valid.any():
-            raise DataError("no date has every regime indicator; cannot filter regimes")
+            raise DataError("no date has every regime input; cannot filter regimes")
         z = z.loc[valid.idxmax() :]
         probs, _ = self.forward_filter(z.to_numpy(dtype=float))
         return pd.DataFrame(probs, index=z.index, columns=list(self.labels))
@@ -177,18 +263,17 @@ class RegimeHMM:
         """JSON-serialisable parameters (no pickle), inverse of :meth:`from_dict`."""
         return {
             "format_version": _FORMAT_VERSION,
-            "kind": "gaussian_hmm_regime_reference",
-            "series": list(self.series),
+            "kind": _KIND,
+            "inputs": self.inputs,
             "feature_names": list(self.feature_names),
             "labels": list(self.labels),
-            "mean": self.mean_.tolist(),
-            "scale": self.scale_.tolist(),
             "startprob": self.startprob.tolist(),
             "transmat": self.transmat.tolist(),
             "means": self.means.tolist(),
             "covars": self.covars.tolist(),
             "train_end": self.train_end,
             "change_window": self.change_window,
+            "min_history": self.min_history,
             "covariance_type": self.covariance_type,
             "seed": self.seed,
             "train_loglik": self.train_loglik,
@@ -198,24 +283,23 @@ class RegimeHMM:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RegimeHMM:
         """Rebuild from :meth:`to_dict` output; rejects other formats with a ModelError."""
-        if d.get("kind") != "gaussian_hmm_regime_reference" or d.get("format_version") != 1:
+        if d.get("kind") != _KIND or d.get("format_version") != _FORMAT_VERSION:
             raise ModelError(
                 f"not a regime HMM artefact (kind={d.get('kind')!r}, "
                 f"format_version={d.get('format_version')!r})"
             )
         try:
             m = cls(
-                series=list(d["series"]),
+                inputs=str(d["inputs"]),
                 feature_names=list(d["feature_names"]),
                 labels=list(d["labels"]),
-                mean_=np.asarray(d["mean"], dtype=float),
-                scale_=np.asarray(d["scale"], dtype=float),
                 startprob=np.asarray(d["startprob"], dtype=float),
                 transmat=np.asarray(d["transmat"], dtype=float),
                 means=np.asarray(d["means"], dtype=float),
                 covars=np.asarray(d["covars"], dtype=float),
                 train_end=str(d["train_end"]),
                 change_window=int(d["change_window"]),
+                min_history=int(d["min_history"]),
                 covariance_type=str(d["covariance_type"]),
                 seed=int(d["seed"]),
                 train_loglik=float(d["train_loglik"]),
@@ -229,25 +313,33 @@ class RegimeHMM:
         return m
 
 
-def _full_covars(model: Any) -> np.ndarray:
-    """hmmlearn covariances as (K, p, p) full matrices whatever the covariance type."""
-    return np.asarray(model.covars_, dtype=float)  # hmmlearn's property always returns full
+def _train_matrix(
+    md: MarketData, cut: pd.Timestamp, features: list[str], change_window: int, min_history: int
+) -> pd.DataFrame:
+    """Complete expanding-z rows of ``features`` dated ≤ ``cut`` (built from data known by then)."""
+    z = expanding_zscore(regime_features(md.until(cut), change_window), min_history)
+    missing = [c for c in features if c not in z.columns]
+    if missing:
+        raise DataError(f"regime inputs {missing} cannot be built from this MarketData")
+    return z.loc[:, features].dropna()
 
 
 def fit_regime_hmm(
     md: MarketData,
-    train_end: str | pd.Timestamp = "2016-12-31",
-    n_states: int = 3,
+    train_end: str | pd.Timestamp = TRAIN_END,
+    n_states: int = 4,
+    inputs: str | None = None,
     seed: int = 0,
     covariance_type: str = "full",
     n_init: int = 3,
     n_iter: int = 200,
     change_window: int = CHANGE_WINDOW,
+    min_history: int = MIN_HISTORY,
 ) -> RegimeHMM:
-    """Fit a Gaussian HMM on indicators dated ≤ ``train_end``; states sorted by mean VIX.
+    """Fit a Gaussian HMM on the ``inputs`` set (a :func:`candidate_inputs` key) dated ≤ train_end.
 
-    ``n_init`` EM restarts (seeds ``seed``, ``seed+1``, ...) keep the best train log-likelihood,
-    so a bad start does not decide the regimes; everything is deterministic given ``seed``.
+    ``inputs=None`` takes the first ``vol+<spread>`` set. ``n_init`` EM restarts (seeds
+    ``seed``, ``seed+1``, ...) keep the best train log-likelihood; deterministic given ``seed``.
     """
     from hmmlearn.hmm import GaussianHMM
 
@@ -255,19 +347,16 @@ def fit_regime_hmm(
         raise ConfigError(f"covariance_type must be 'full' or 'diag', got {covariance_type!r}")
     labels = state_labels(n_states)
     cut = pd.Timestamp(train_end)
-    md_train = md.until(cut)  # point-in-time: no macro value published after train_end
-    series = regime_series(md_train)
-    feats = regime_features(md_train, series, change_window).dropna()
+    sets = candidate_inputs(md.until(cut), change_window)
+    name = inputs if inputs is not None else next(iter(sets))
+    if name not in sets:
+        raise ConfigError(f"unknown regime input set {name!r}; choose from {sorted(sets)}")
+    feats = _train_matrix(md, cut, sets[name], change_window, min_history)
     if len(feats) < 50 * n_states:
         raise DataError(
             f"only {len(feats)} complete regime rows up to {cut.date()}; need ≥ {50 * n_states}"
         )
-    mean, scale = feats.mean().to_numpy(), feats.std(ddof=0).to_numpy()
-    if (scale <= 0).any():
-        flat = list(feats.columns[scale <= 0])
-        raise DataError(f"regime features {flat} are constant up to {cut.date()}")
-    z = ((feats - mean) / scale).to_numpy()
-
+    z = feats.to_numpy()
     best, best_ll = None, -np.inf
     for i in range(max(1, n_init)):
         m = GaussianHMM(
@@ -283,23 +372,76 @@ def fit_regime_hmm(
             best, best_ll = m, ll
     if best is None:
         raise ModelError(f"regime HMM did not fit (K={n_states}, {covariance_type}, seed={seed})")
-
-    vix_col = next(i for i, c in enumerate(feats.columns) if c.startswith("log_"))
-    order = np.argsort(best.means_[:, vix_col], kind="stable")
+    order = np.argsort(best.means_[:, 0], kind="stable")  # column 0 is log VIX
     return RegimeHMM(
-        series=series,
+        inputs=name,
         feature_names=list(feats.columns),
         labels=list(labels),
-        mean_=mean,
-        scale_=scale,
         startprob=np.asarray(best.startprob_)[order],
         transmat=np.asarray(best.transmat_)[np.ix_(order, order)],
         means=np.asarray(best.means_)[order],
-        covars=_full_covars(best)[order],
+        covars=np.asarray(best.covars_, dtype=float)[order],  # hmmlearn returns full matrices
         train_end=str(cut.date()),
         change_window=change_window,
+        min_history=min_history,
         covariance_type=covariance_type,
         seed=seed,
         train_loglik=best_ll,
         n_train=len(feats),
     )
+
+
+def selection_criteria(model: RegimeHMM, md: MarketData) -> dict[str, float]:
+    """BIC, shortest expected duration, mean filtered spell and next-month-vol η² (≤ train_end)."""
+    cut = pd.Timestamp(model.train_end)
+    md_train = md.until(cut)
+    probs = model.filter_probabilities(md_train)
+    dominant = probs.idxmax(axis=1)
+    spells = dominant.groupby(dominant.ne(dominant.shift()).cumsum()).size()
+    # the target looks 21 days ahead: only dates whose whole next month is ≤ train_end count
+    y = next_month_log_vol(md_train)
+    return {
+        "bic": model.bic,
+        "min_expected_days": float(model.expected_durations.min()),
+        "mean_spell_days": float(spells.mean()),
+        "eta2_next_month_vol": separation_eta2(dominant, y),
+    }
+
+
+def select_regime_reference(
+    md: MarketData,
+    train_end: str | pd.Timestamp = TRAIN_END,
+    state_grid: tuple[int, ...] = STATE_GRID,
+    min_duration: float = MIN_DURATION_DAYS,
+    inputs: list[str] | None = None,
+    seed: int = 0,
+    n_init: int = 3,
+) -> tuple[RegimeHMM, pd.DataFrame]:
+    """Fit every (input set, K) on data ≤ ``train_end`` and pick one by the module's rule.
+
+    Returns the chosen model and one row per candidate (criteria, ``passes`` the persistence
+    gate, ``best_k`` within its input set, ``chosen``). Raises ModelError when none passes.
+    """
+    cut = pd.Timestamp(train_end)
+    sets = candidate_inputs(md.until(cut))
+    names = list(sets) if inputs is None else inputs
+    rows, models = [], {}
+    for name in names:
+        for k in state_grid:
+            m = fit_regime_hmm(md, cut, n_states=k, inputs=name, seed=seed, n_init=n_init)
+            models[(name, k)] = m
+            rows.append({"inputs": name, "n_states": k, **selection_criteria(m, md)})
+    table = pd.DataFrame(rows)
+    table["passes"] = table["min_expected_days"] >= min_duration
+    table["best_k"] = False
+    ok = table.loc[table["passes"]]
+    if ok.empty:
+        raise ModelError(
+            f"no regime candidate has every state lasting ≥ {min_duration:g} days on average"
+        )
+    table.loc[ok.groupby("inputs")["bic"].idxmin(), "best_k"] = True
+    best = table.loc[table["best_k"]]
+    winner = best["eta2_next_month_vol"].idxmax()
+    table["chosen"] = table.index == winner
+    chosen = models[(table.at[winner, "inputs"], int(table.at[winner, "n_states"]))]
+    return chosen, table

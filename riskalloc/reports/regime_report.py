@@ -1,7 +1,9 @@
 """Regime report: current regime, day-to-day transitions, time in each regime, plot, MD/HTML.
 
 Works on any date × label probability frame (e.g. ``RegimeHMM.filter_probabilities``) and
-also returns the ``regimes`` warehouse frame (date, regime, p_<label>...).
+also returns the ``regimes`` warehouse frame (date, regime, p_<label>...). The allocator's own
+regime probabilities, already named after the reference states
+(:mod:`riskalloc.reports.regime_names`), can be shown beside the reference.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class RegimeReport:
     time_in_regime: pd.DataFrame
     regimes: pd.DataFrame
     files: dict[str, Path] = field(default_factory=dict)
+    allocator_current: pd.Series | None = None
+    agreement: float | None = None
 
 
 def _check_probs(probs: pd.DataFrame) -> pd.DataFrame:
@@ -113,21 +117,36 @@ def time_in_regime(regime: pd.Series, labels: list[str]) -> pd.DataFrame:
     return out
 
 
-def _plot(probs: pd.DataFrame, vix: pd.Series | None, path: Path) -> Path:
-    """Stacked regime probabilities over time, VIX on a second axis when given."""
-    fig, ax = new_figure(11.0, 4.0)
+def _stack(ax, probs: pd.DataFrame, title: str) -> None:
+    """One stacked-probability panel in the regime colours."""
     colours = [_COLOURS.get(c, f"C{i}") for i, c in enumerate(probs.columns)]
     ax.stackplot(probs.index, probs.T.to_numpy(), labels=list(probs.columns), colors=colours)
     ax.set_ylim(0, 1)
-    ax.set_ylabel("filtered probability")
+    ax.set_ylabel("probability")
     ax.margins(x=0)
+    ax.legend(loc="upper left", ncol=len(probs.columns), fontsize="small")
+    ax.set_title(title)
+
+
+def _plot(
+    probs: pd.DataFrame, vix: pd.Series | None, path: Path, allocator: pd.DataFrame | None = None
+) -> Path:
+    """Stacked reference probabilities (VIX on a second axis), the allocator's below them."""
+    if allocator is None or allocator.empty:
+        fig, ax = new_figure(11.0, 4.0)
+    else:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(11.0, 7.0))
+        ax, ax_alloc = fig.subplots(2, 1, sharex=True)
+        a = allocator.reindex(columns=probs.columns, fill_value=0.0)
+        _stack(ax_alloc, a, "Allocator's own regimes, named by the reference state they overlap")
+    _stack(ax, probs, "Reference regime probabilities (filtered)")
     if vix is not None:
         v = pd.Series(vix).reindex(probs.index)
         ax2 = ax.twinx()
         ax2.plot(v.index, v.to_numpy(dtype=float), color="black", linewidth=0.7, label="VIX")
         ax2.set_ylabel(str(v.name or "VIX"))
-    ax.legend(loc="upper left", ncol=len(probs.columns), fontsize="small")
-    ax.set_title("Regime probabilities")
     return save_figure(fig, path)
 
 
@@ -136,8 +155,17 @@ def regime_report(
     out_dir: str | Path,
     vix: pd.Series | None = None,
     title: str = "Regime report",
+    allocator: pd.DataFrame | None = None,
+    notes: list[str] | None = None,
+    tables: dict[str, pd.DataFrame] | None = None,
 ) -> RegimeReport:
-    """Summarise regime probabilities and write ``regimes.png``, ``regime_report.md``/``.html``."""
+    """Summarise regime probabilities and write ``regimes.png``, ``regime_report.md``/``.html``.
+
+    ``allocator``: the allocator's named regime probabilities (date × reference label), shown
+    beside the reference with the share of dates on which both name the same dominant state.
+    ``notes``: extra paragraphs (e.g. how the reference was selected); ``tables``: extra
+    titled tables (e.g. the share of days per state in named periods).
+    """
     p = _check_probs(probs)
     labels = list(p.columns)
     regime = p.idxmax(axis=1).rename("regime")
@@ -148,7 +176,33 @@ def regime_report(
     current = str(regime.iloc[-1])
     spell_days = int(spells["days"].iloc[-1])
     out = Path(out_dir)
-    png = _plot(p, vix, out / "regimes.png")
+    alloc = None
+    if allocator is not None and not allocator.empty:
+        alloc = _check_probs(allocator.reindex(columns=labels, fill_value=0.0))
+    png = _plot(p, vix, out / "regimes.png", alloc)
+    extra_md: list[str] = [*(notes or [])]
+    extra_html: list[str] = [f"<p>{n.replace('**', '')}</p>" for n in notes or []]
+    for name, table in (tables or {}).items():
+        extra_md += [f"## {name}\n", markdown_table(table, floatfmt=".2f")]
+        extra_html += [f"<h2>{name}</h2>", html_table(table, floatfmt=".2f")]
+    alloc_now, agreement = None, None
+    if alloc is not None:
+        both = alloc.index.intersection(p.index)
+        agreement = float((alloc.loc[both].idxmax(axis=1) == regime.loc[both]).mean())
+        alloc_now = alloc.iloc[-1].rename("probability")
+        line = (
+            f"The allocator's own regimes, each named after the reference state it overlaps "
+            f"most on its training dates, agree with the reference's dominant state on "
+            f"{agreement:.0%} of {len(both)} dates; on {alloc.index[-1].date()} the allocator "
+            f"reads **{alloc_now.idxmax()}** (p = {alloc_now.max():.2f})."
+        )
+        now_alloc = alloc.iloc[[-1]].rename(index=lambda d: d.date())
+        extra_md += ["## The allocator's regimes\n", line + "\n", markdown_table(now_alloc)]
+        extra_html += [
+            "<h2>The allocator's regimes</h2>",
+            f"<p>{line.replace('**', '')}</p>",
+            html_table(now_alloc),
+        ]
 
     head = (
         f"As of **{as_of.date()}** the dominant regime is **{current}** "
@@ -162,6 +216,7 @@ def regime_report(
             head + "\n",
             "## Current probabilities\n",
             markdown_table(now),
+            *extra_md,
             "## Time in regime\n",
             markdown_table(tir),
             "## Day-to-day transitions (counts, from → to)\n",
@@ -177,6 +232,7 @@ def regime_report(
             f"<p>{head.replace('**', '')}</p>",
             "<h2>Current probabilities</h2>",
             html_table(now),
+            *extra_html,
             "<h2>Time in regime</h2>",
             html_table(tir),
             "<h2>Day-to-day transitions (counts, from → to)</h2>",
@@ -201,4 +257,6 @@ def regime_report(
         time_in_regime=tir,
         regimes=regimes_frame(p),
         files=files,
+        allocator_current=alloc_now,
+        agreement=agreement,
     )

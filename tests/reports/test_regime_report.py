@@ -88,3 +88,19 @@ def test_rejects_rows_that_are_not_distributions(probs: pd.DataFrame, tmp_path: 
         gap = probs.copy()
         gap.iloc[2] = float("nan")
         regimes_frame(gap)
+
+
+def test_allocator_regimes_shown_beside_the_reference(probs: pd.DataFrame, tmp_path: Path) -> None:
+    # the allocator only knows "stress" (its regimes are named by reference overlap) and
+    # starts two days later; it agrees with the reference on the last four of six days
+    alloc = pd.DataFrame({"stress": 1.0}, index=probs.index[2:])
+    rep = regime_report(
+        probs, tmp_path, allocator=alloc, notes=["How chosen."], tables={"Periods": probs}
+    )
+    assert rep.agreement == pytest.approx(4 / 6)
+    assert rep.allocator_current is not None and rep.allocator_current["stress"] == 1.0
+    assert rep.allocator_current["calm"] == 0.0  # missing names get probability 0
+    md = rep.files["markdown"].read_text()
+    assert "## The allocator's regimes" in md and "reads **stress**" in md
+    assert "How chosen." in md and "## Periods" in md
+    assert "allocator" in rep.files["html"].read_text().lower()
