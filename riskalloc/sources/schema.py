@@ -82,16 +82,32 @@ def market_today() -> pd.Timestamp:
     return pd.Timestamp.now(tz=MARKET_TZ).normalize().tz_localize(None)
 
 
+def _to_datetime(text: pd.Series, fmt: str, utc: bool, what: str) -> pd.Series:
+    """``pd.to_datetime`` with one format; an impossible date is named (month 13, day 32)."""
+    try:
+        return pd.to_datetime(text, format=fmt, utc=utc)
+    except (ValueError, OverflowError):
+        for value in text:
+            try:
+                pd.to_datetime(value, format=fmt, utc=utc)
+            except (ValueError, OverflowError):
+                raise SchemaError(
+                    f"{what}: {value[:40]!r} is not a valid calendar date; write dates as "
+                    f"{DATE_FORMATS}"
+                ) from None
+        raise
+
+
 def _date_strings(text: pd.Series, what: str) -> pd.Series:
     """Parse date strings in the documented formats only; anything else is refused."""
     text = text.str.strip()
     iso = text.str.match(_ISO)
     if iso.all():
         utc = bool(text.str.contains(_ISO_TZ).any())
-        parsed = pd.to_datetime(text, format="ISO8601", utc=utc)
+        parsed = _to_datetime(text, "ISO8601", utc, what)
         return parsed.dt.tz_convert(MARKET_TZ).dt.tz_localize(None) if utc else parsed
     if text.str.match(_BASIC).all():
-        return pd.to_datetime(text, format="%Y%m%d")
+        return _to_datetime(text, "%Y%m%d", False, what)
     bad = text[~iso & ~text.str.match(_BASIC)]
     sample = _show(bad.head(3).tolist(), 3)
     if bad.str.match(_DAY_MONTH).any():

@@ -2,32 +2,118 @@
 
 from __future__ import annotations
 
+import math
+import os
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from riskalloc.errors import SchemaError, WarehouseError, WarehouseLockedError
+from riskalloc.errors import ConfigError, SchemaError, WarehouseError, WarehouseLockedError
 from riskalloc.warehouse.catalog import table_columns, table_exists
 from riskalloc.warehouse.tables import table_spec
 
+QUERY_TIMEOUT_ENV = "RISKALLOC_QUERY_TIMEOUT"
+DEFAULT_QUERY_TIMEOUT = 120.0
 
-def query_readonly(db_path: Path, sql: str, params: Sequence[object] = ()) -> pd.DataFrame:
+
+def default_query_timeout() -> float | None:
+    """Seconds a user query may run: ``RISKALLOC_QUERY_TIMEOUT`` (0 = no limit) or 120."""
+    raw = os.environ.get(QUERY_TIMEOUT_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_QUERY_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{QUERY_TIMEOUT_ENV}={raw[:20]!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{QUERY_TIMEOUT_ENV} must be >= 0 seconds, got {raw[:20]!r}")
+    return value or None
+
+
+def _open_readonly(db_path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection with no file or network access; errors say what the file is."""
+    if not db_path.exists():
+        raise WarehouseError(f"no warehouse at {db_path}; run `riskalloc ingest` first")
+    if not db_path.is_file():
+        raise WarehouseError(f"{db_path} is not a file; give the DuckDB file with --db")
+    try:
+        return duckdb.connect(
+            str(db_path), read_only=True, config={"enable_external_access": False}
+        )
+    except duckdb.Error as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "lock" in text.lower():
+            raise WarehouseLockedError(
+                f"warehouse {db_path} is busy: another process holds its write lock; "
+                f"retry when it finishes ({text})"
+            ) from None
+        raise WarehouseError(f"{db_path} is not a readable DuckDB warehouse: {text}") from None
+
+
+def _run_interruptible(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[object], timeout: float | None
+) -> pd.DataFrame:
+    """Run ``sql`` on a worker thread so Ctrl-C and the timeout can interrupt DuckDB."""
+    box: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            box["df"] = con.execute(sql, params).df()
+        except BaseException as exc:  # handed to the waiting thread
+            box["exc"] = exc
+
+    worker = threading.Thread(target=work, name="riskalloc-query", daemon=True)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.05)
+            if deadline is not None and time.monotonic() >= deadline and worker.is_alive():
+                con.interrupt()
+                worker.join()
+                raise WarehouseError(
+                    f"query stopped after {timeout:g} s (the time limit; raise it with "
+                    f"--timeout or {QUERY_TIMEOUT_ENV}, 0 = no limit)"
+                )
+    except KeyboardInterrupt:
+        con.interrupt()
+        worker.join()
+        raise
+    exc = box.get("exc")
+    if isinstance(exc, duckdb.Error):
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise WarehouseError(f"query failed: {text}") from None
+    if isinstance(exc, BaseException):
+        raise exc
+    return box["df"]  # type: ignore[return-value]
+
+
+def query_readonly(
+    db_path: Path,
+    sql: str,
+    params: Sequence[object] = (),
+    timeout: float | None = None,
+) -> pd.DataFrame:
     """Run a user's SQL on a read-only connection with no file or network access.
 
-    Writes, ``COPY``, ``ATTACH`` and file readers are all refused by DuckDB itself.
+    Writes, ``COPY``, ``ATTACH`` and file readers are all refused by DuckDB itself. The
+    query runs at most ``timeout`` seconds (None: :func:`default_query_timeout`; 0: no
+    limit) and Ctrl-C stops it.
     """
-    if not Path(db_path).exists():
-        raise WarehouseError(f"no warehouse at {db_path}; run `make run` first")
+    if not isinstance(sql, str) or not sql.strip():
+        raise WarehouseError("query failed: empty SQL; give one SELECT statement")
+    limit = default_query_timeout() if timeout is None else timeout
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int | float) or not limit >= 0
+    ):
+        raise ConfigError(f"query timeout must be >= 0 seconds (0 = no limit), got {limit!r}")
+    con = _open_readonly(Path(db_path))
     try:
-        con = duckdb.connect(str(db_path), read_only=True, config={"enable_external_access": False})
-    except (duckdb.IOException, duckdb.ConnectionException) as exc:
-        raise WarehouseLockedError(f"warehouse {db_path} is busy: {exc}") from exc
-    try:
-        return con.execute(sql, list(params)).df()
-    except duckdb.Error as exc:
-        raise WarehouseError(f"query failed: {exc}") from exc
+        return _run_interruptible(con, sql, list(params), limit or None)
     finally:
         con.close()
 
