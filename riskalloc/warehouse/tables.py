@@ -99,6 +99,11 @@ TABLES: dict[str, TableSpec] = {
             doc="SHAP attributions of budgets and exposure.",
         ),
         TableSpec(
+            "trade_lists",
+            ("date", "ticker"),
+            doc="Orders from the configured holdings to the day's target weights.",
+        ),
+        TableSpec(
             "backtest_returns",
             ("strategy", "date", "cost_bps", "rebalance", "seed"),
             doc="Daily backtest returns and exposure.",
