@@ -1,4 +1,5 @@
-"""Forecaster timings: LSTM/GARCH/HAR training per walk-forward fold and inference for 50 assets.
+"""Forecaster timings per walk-forward fold (v1 LSTM, GARCH, the production forecaster) and
+inference for 50 assets.
 
 Prints a table and merges its run (keyed by thread count) into benchmarks/results/forecaster.json.
 Usage: python benchmarks/forecaster.py [--threads 2] [--folds 2012,2017,2022]
@@ -20,6 +21,8 @@ import torch
 from riskalloc.features.asset import log_returns
 from riskalloc.forecast.lstm import LSTMConfig, predict_lstm, train_lstm
 from riskalloc.forecast.panel import build_panel
+from riskalloc.forecast.production import PRODUCTION
+from riskalloc.forecast.selection import candidate_forecasts
 from riskalloc.forecast.walkforward import _garch_fold, fold_plan
 from riskalloc.market import MarketData
 
@@ -44,7 +47,7 @@ def tile_assets(md: MarketData, n: int) -> MarketData:
 def main() -> None:
     """Time fold training for a few folds and inference on 50 assets."""
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--folds", default="2012,2017,2022")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -65,6 +68,14 @@ def main() -> None:
         t0 = time.perf_counter()
         _garch_fold(panel, log_ret, fold)
         garch_s = time.perf_counter() - t0
+        # the production forecaster's whole fold: its networks, GARCH/HAR refits and the
+        # combination (warm-up off: the timing of one fold, not of the year before it too)
+        t0 = time.perf_counter()
+        _, det = candidate_forecasts(
+            md, f"{name}-01-01", f"{name}-12-31", (PRODUCTION,), warmup_years=0
+        )
+        prod_s = time.perf_counter() - t0
+        nets = {k: v[-1] for k, v in det["nets"].items() if v}
         rows.append(
             {
                 "fold": name,
@@ -73,6 +84,10 @@ def main() -> None:
                 "epochs": len(trained.history),
                 "n_train": trained.meta["n_train"],
                 "garch_fit_s": round(garch_s, 2),
+                "production_fold_s": round(prod_s, 2),
+                **{f"{k}_train_s": v["train_seconds"] for k, v in nets.items()},
+                **{f"{k}_kept_epoch": v["kept_epoch"] for k, v in nets.items()},
+                **{f"{k}_epochs_run": v["epochs_run"] for k, v in nets.items()},
             }
         )
     big = tile_assets(md, 50)
@@ -92,6 +107,7 @@ def main() -> None:
         "threads": args.threads,
         "machine": platform.processor() or platform.machine(),
         "lstm_config": cfg.to_dict(),
+        "production": PRODUCTION.name,
         "panel_build_35_s": round(panel_secs, 2),
         "folds": rows,
         "inference_50_assets": {

@@ -9,6 +9,7 @@ from riskalloc import quality
 from riskalloc.allocate.publish import validate_target_weights
 from riskalloc.errors import PublishError
 from riskalloc.quality import CheckOutcome
+from riskalloc.reports.guard import JumpLimits, jump_violations, weight_jumps
 from riskalloc.warehouse import read_table
 from riskalloc.warehouse.catalog import table_exists
 
@@ -175,3 +176,35 @@ DOWNSTREAM_CHECKS = [
     vol_forecasts_positive,
     target_weights_valid,
 ]
+
+
+@dg.asset_check(
+    asset="target_weights",
+    blocking=True,
+    description="No turnover/exposure jump beyond RISKALLOC_MAX_TURNOVER / "
+    "RISKALLOC_MAX_EXPOSURE_JUMP without a regime change (off when unset).",
+)
+def target_weights_no_unexplained_jump(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """The latest published day against the one before (the asset refuses such days anyway)."""
+    limits = JumpLimits.from_env()
+    if not limits.enabled:
+        return _result(CheckOutcome("weight_jumps", True, "jump guard off (no limits set)"))
+    with warehouse.get_connection() as con:
+        if not table_exists(con, "target_weights"):
+            return _result(CheckOutcome("weight_jumps", True, "nothing published yet"))
+        w = read_table(con, "target_weights")
+        regimes = read_table(con, "regimes") if table_exists(con, "regimes") else None
+    days = sorted(pd.to_datetime(w["date"]).unique())[-2:]
+    recent = w.loc[pd.to_datetime(w["date"]).isin(days)]
+    ref = None if regimes is None else regimes.set_index("date")["regime"]
+    jumps = weight_jumps(recent.loc[recent["date"] == days[-1]], recent, ref)
+    bad = jump_violations(jumps, limits)
+    msg = (
+        f"{len(bad)} day(s) jump beyond {limits} without a regime change"
+        if len(bad)
+        else f"latest day within {limits}"
+    )
+    return _result(CheckOutcome("weight_jumps", bad.empty, msg, rows=bad))
+
+
+REPORT_CHECKS = [target_weights_no_unexplained_jump]

@@ -10,7 +10,7 @@ import os
 import dagster as dg
 
 from pipelines.assets import allocate, backtest, features, forecast, ingest, reports
-from pipelines.checks import DOWNSTREAM_CHECKS, INGEST_CHECKS
+from pipelines.checks import DOWNSTREAM_CHECKS, INGEST_CHECKS, REPORT_CHECKS
 from pipelines.resources import DEFAULT_DB, SourceResource, WarehouseResource
 from pipelines.schedules import build_schedules
 
@@ -69,7 +69,7 @@ defs = dg.Definitions(
     # in-process: steps are CPU-bound on a 2-core box and each subprocess would pay ~10 s of
     # imports; see the README's scaling section for the multiprocess / k8s / celery executors
     executor=dg.in_process_executor,
-    asset_checks=[*INGEST_CHECKS, *DOWNSTREAM_CHECKS],
+    asset_checks=[*INGEST_CHECKS, *DOWNSTREAM_CHECKS, *REPORT_CHECKS],
     jobs=[ingest_job, main_job, weights_job, nightly_job, retrain_job],
     schedules=build_schedules(nightly_job, retrain_job),
     resources={

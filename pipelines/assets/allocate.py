@@ -12,6 +12,7 @@ from riskalloc.allocate.publish import validate_target_weights
 from riskalloc.allocate.registry import data_hash, registry_row, save_allocator
 from riskalloc.allocate.train import TrainConfig, train_allocator
 from riskalloc.quality.calendar import trading_days
+from riskalloc.reports.guard import JumpLimits, guard_publish
 from riskalloc.reports.regime_names import name_published_regimes
 from riskalloc.warehouse.catalog import table_exists
 from riskalloc.warehouse.market import load_market_data
@@ -109,9 +110,20 @@ def target_weights(
         return dg.MaterializeResult(metadata={"published_rows": 0, "skipped_days": len(skipped)})
     with warehouse.get_connection() as con:
         regimes = read_table(con, "regimes") if table_exists(con, "regimes") else None
+        before = lo - pd.Timedelta(days=14), lo - pd.Timedelta(days=1)
+        previous = (
+            read_table(con, "target_weights", start=before[0], end=before[1])
+            if table_exists(con, "target_weights")
+            else None
+        )
     # the allocator's regime, named after the reference state it overlaps most (not an integer)
     df = name_published_regimes(df, md, data, regimes, warehouse.warehouse().models_dir)
     validate_target_weights(df, universe.tickers)  # raises: nothing is published
+    if previous is not None and not previous.empty:
+        previous = previous.loc[previous["date"] == previous["date"].max()]
+    reference = None if regimes is None else regimes.set_index("date")["regime"]
+    # off by default; with RISKALLOC_MAX_TURNOVER / _EXPOSURE_JUMP set, refuses to publish
+    jumps = guard_publish(df, previous, JumpLimits.from_env(), reference)
     with warehouse.get_connection() as con:
         res = upsert(warehouse.warehouse(), con, "target_weights", df)
     last = df.loc[df["date"] == df["date"].max()]
@@ -123,6 +135,8 @@ def target_weights(
             "skipped_days": len(skipped),
             "date_range": date_range(df["date"].min(), df["date"].max()),
             "exposure_last": float(last["exposure"].iloc[0]),
+            "regime_last": str(last["regime"].iloc[0]),
+            "turnover_last": float(jumps["turnover"].iloc[-1]) if len(jumps) else 0.0,
             "exposure_by_class_last": table_preview(by_class, limit=10),
             "weights_last": table_preview(
                 last.sort_values("weight", ascending=False)[

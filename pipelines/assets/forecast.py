@@ -11,8 +11,9 @@ from pipelines.resources import SourceResource, WarehouseResource
 from riskalloc.errors import ModelError
 from riskalloc.forecast.evaluate import evaluate_forecasts
 from riskalloc.forecast.lstm import LSTMConfig
+from riskalloc.forecast.production import PRODUCTION, production_forecasts
 from riskalloc.forecast.registry import data_hash, load_model, registry_row, save_model
-from riskalloc.forecast.walkforward import forecast_range, walk_forward_forecasts
+from riskalloc.forecast.walkforward import MODELS, forecast_range
 from riskalloc.warehouse.market import load_market_data
 from riskalloc.warehouse.reads import read_table
 from riskalloc.warehouse.store import upsert
@@ -25,8 +26,9 @@ def vol_forecaster(
     source: SourceResource,
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
-    """Yearly expanding-window retrains of the LSTM (and EWMA, GARCH, HAR) with their
-    out-of-sample forecasts; every fold's LSTM is saved and registered."""
+    """Yearly expanding-window retrains of the LSTM (and EWMA, GARCH, HAR) and of the production
+    forecaster (chosen on the 2009-2016 folds) with their out-of-sample forecasts; every fold's
+    v1 LSTM, which the allocator reads, is saved and registered."""
     wh = warehouse.warehouse()
     with warehouse.get_connection() as con:
         md = load_market_data(con, source.universe())
@@ -44,14 +46,16 @@ def vol_forecaster(
         clock[0] = now
         context.log.info("forecaster fold %s trained (%s)", fold.name, versions[-1])
 
-    forecasts = walk_forward_forecasts(
+    forecasts, details = production_forecasts(
         md,
-        start=config.start,
-        end=str(md.dates[-1].date()),
+        config.start,
+        str(md.dates[-1].date()),
         seed=config.seed,
+        include=MODELS,
         lstm_config=LSTMConfig(max_epochs=config.max_epochs, seed=config.seed),
         on_fold_model=on_fold,
     )
+    kept = [{"model": name, **row} for name, rows in details["nets"].items() for row in rows]
     registry = pd.DataFrame([registry_row(v, wh.models_dir) for v in versions])
     with warehouse.get_connection() as con:
         res = upsert(wh, con, "vol_forecasts", forecasts)
@@ -64,6 +68,8 @@ def vol_forecaster(
             "folds": len(versions),
             "lstm_versions": ", ".join(versions),
             "fold_seconds": table_preview(pd.DataFrame(timings), limit=50),
+            "production_model": PRODUCTION.name,
+            "kept_epochs": table_preview(pd.DataFrame(kept), limit=50) if kept else "none",
             "date_range": date_range(forecasts["date"].min(), forecasts["date"].max()),
         }
     )
@@ -121,14 +127,23 @@ def forecast_evaluation(
     context: dg.AssetExecutionContext, source: SourceResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """QLIKE, RMSE of log vol, Mincer-Zarnowitz R² and Diebold-Mariano tests, per period and
-    asset class (validation 2012-2016, out of sample 2017-2022)."""
+    asset class (development years up to 2016, out of sample 2017-2022); ``production`` marks
+    the production forecaster's rows."""
     wh = warehouse.warehouse()
     with warehouse.get_connection() as con:
         df = read_table(con, "vol_forecasts")
-    ev = evaluate_forecasts(df, source.universe().asset_classes())
+    first = pd.Timestamp(df["date"].min()) if not df.empty else pd.Timestamp("2017-01-01")
+    periods = {"2017-2022": ("2017-01-01", "2022-12-31")}
+    if first.year <= 2016:  # development years the forecasts cover (selection: 2009-2016)
+        dev = max(first.year, 2009)
+        periods = {f"{dev}-2016": (f"{dev}-01-01", "2016-12-31"), **periods}
+    ev = evaluate_forecasts(
+        df, source.universe().asset_classes(), periods, production=PRODUCTION.name
+    )
     with warehouse.get_connection() as con:
         upsert(wh, con, "forecast_eval", ev, replace=True)  # a pure function of the forecasts
-    head = ev.loc[ev["asset_class"] == "all", ["model", "period", "qlike", "rmse_log", "mz_r2"]]
+    cols = ["model", "production", "period", "qlike", "rmse_log", "mz_r2"]
+    head = ev.loc[ev["asset_class"] == "all", cols]
     return dg.MaterializeResult(
         metadata={"dagster/row_count": len(ev), "evaluation": table_preview(head, limit=20)}
     )

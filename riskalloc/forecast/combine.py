@@ -84,6 +84,44 @@ def _weights_for(
     return out
 
 
+def apply_weights(
+    fc: pd.DataFrame,
+    name: str,
+    members: tuple[str, ...],
+    weights: dict[str, list[float]],
+    asset_classes: dict[str, str],
+    fold: str,
+) -> pd.DataFrame:
+    """Combination rows over every (date, ticker) of ``fc`` that has a member forecast.
+
+    ``weights`` maps an asset class (or "all", the fallback) to one weight per member.
+    """
+    wide = _wide(fc, members)
+    cls = pd.Index(wide.index.get_level_values("ticker").map(asset_classes.get)).fillna("other")
+    f2 = wide[list(members)].to_numpy() ** 2
+    table = {c: np.asarray(w, dtype=float) for c, w in weights.items()}
+    w = np.stack([table.get(c, table["all"]) for c in cls]) if len(wide) else np.empty((0, 0))
+    have = np.isfinite(f2)
+    wsum = (w * have).sum(axis=1) if len(wide) else np.empty(0)
+    comb = np.sqrt(np.nansum(w * np.where(have, f2, 0.0), axis=1) / np.where(wsum > 0, wsum, 1))
+    comb = np.where(wsum > 0, comb, np.nan)
+    version = hashlib.sha256(
+        json.dumps({"members": members, "weights": weights}, sort_keys=True).encode()
+    ).hexdigest()[:8]
+    out = pd.DataFrame(
+        {
+            "date": wide.index.get_level_values("date"),
+            "ticker": wide.index.get_level_values("ticker"),
+            "model": name,
+            "forecast_vol": comb,
+            "target_vol": wide["target_vol"].to_numpy(),
+            "fold": fold,
+            "model_version": f"{name}-{fold}-{version}",
+        }
+    )
+    return out.loc[np.isfinite(out["forecast_vol"].to_numpy(dtype=float))]
+
+
 def combine_walk_forward(
     fc: pd.DataFrame,
     name: str,
@@ -103,41 +141,21 @@ def combine_walk_forward(
         raise ConfigError(f"combination by={by!r}; use one of {get_args(CombineBy)}")
     if len(members) < 1 or len(set(members)) != len(members):
         raise ConfigError(f"combination {name!r} needs distinct members, got {members}")
+    fc = fc.loc[fc["model"].isin(members)]
     wide = _wide(fc, members)
     d = wide.index.get_level_values("date")
     cls_all = pd.Index(wide.index.get_level_values("ticker").map(asset_classes.get)).fillna("other")
+    d_fc = pd.DatetimeIndex(fc["date"])
     parts, info = [], []
     for fold in folds:
         lo = dates[max(fold.label_end - val_days + 1, 0)]
         hi = dates[fold.label_end]
         in_val = (d >= lo) & (d <= hi)
         w_by = _weights_for(wide.loc[in_val], members, by, cls_all[in_val])
-        in_fold = (d >= dates[fold.start]) & (d <= dates[fold.end])
-        rows = wide.loc[in_fold]
-        f2 = rows[list(members)].to_numpy() ** 2
-        cls = cls_all[in_fold]
-        w = np.stack([w_by.get(c, w_by["all"]) for c in cls]) if len(rows) else np.empty((0, 0))
-        have = np.isfinite(f2)
-        wsum = (w * have).sum(axis=1) if len(rows) else np.empty(0)
-        comb = np.sqrt(np.nansum(w * np.where(have, f2, 0.0), axis=1) / np.where(wsum > 0, wsum, 1))
-        comb = np.where(wsum > 0, comb, np.nan)
         weights = {c: [round(float(v), 6) for v in ws] for c, ws in w_by.items()}
-        version = hashlib.sha256(
-            json.dumps({"members": members, "weights": weights}, sort_keys=True).encode()
-        ).hexdigest()[:8]
         info.append({"fold": fold.name, "members": list(members), "weights": weights})
-        parts.append(
-            pd.DataFrame(
-                {
-                    "date": rows.index.get_level_values("date"),
-                    "ticker": rows.index.get_level_values("ticker"),
-                    "model": name,
-                    "forecast_vol": comb,
-                    "target_vol": rows["target_vol"].to_numpy(),
-                    "fold": fold.name,
-                    "model_version": f"{name}-{fold.name}-{version}",
-                }
-            )
-        )
+        in_fold = (d_fc >= dates[fold.start]) & (d_fc <= dates[fold.end])
+        rows = apply_weights(fc.loc[in_fold], name, members, weights, asset_classes, fold.name)
+        parts.append(rows)
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=fc.columns)
-    return out.loc[np.isfinite(out["forecast_vol"].to_numpy(dtype=float))], info
+    return out, info

@@ -287,6 +287,8 @@ def _train(panel: Panel, label_end: int, cfg: LSTMConfig) -> TrainedLSTM:
         "train_end": str(panel.dates[label_end].date()),
         "labels_known_by": str(panel.dates[min(label_end + h, len(panel.dates) - 1)].date()),
         "horizon": h,
+        "train_label_end": str(panel.dates[int(t_tr.max())].date()),
+        "val_start": str(panel.dates[int(t_va.min())].date()),
         "n_train": len(a_tr),
         "n_val": len(a_va),
         "best_val_loss": best,

@@ -37,6 +37,7 @@ class Candidate:
     net: LSTMConfig | None = None  # networks other than the built-in "lstm"
     members: tuple[str, ...] = ()  # combinations: names of other candidates or built-ins
     by: CombineBy = "global"
+    round: int = 1  # 1: designed before any score; 2: added after round 1's dev-fold scores
 
     def __post_init__(self) -> None:
         """Validate the kind and that each kind has what it needs."""
@@ -107,6 +108,38 @@ CANDIDATES: tuple[Candidate, ...] = (
         "net_lognormal + HAR + GARCH, weights per asset class",
         members=("net_lognormal", "har", "garch"),
         by="asset_class",
+    ),
+    # round 2, after round 1 on the dev folds: v2 nets alone lost to v1 (which shrinks to EWMA
+    # on validation) and mostly kept epoch 1-3; per-class combinations won
+    Candidate(
+        "net_qlike_ewma_shrink",
+        "network",
+        "v2 LSTM, QLIKE, EWMA base, shrinkage picked on validation (as v1)",
+        _v2(base="ewma", shrink_grid=(0.0, 0.25, 0.5, 0.75, 1.0)),
+        round=2,
+    ),
+    Candidate(
+        "net_lognormal_small",
+        "network",
+        "net_lognormal with hidden 16, weight decay 1e-3",
+        _v2(loss="logmse", val_metric="logmse", bias_correct=True, hidden=16, weight_decay=1e-3),
+        round=2,
+    ),
+    Candidate(
+        "combo_lstm_class",
+        "combination",
+        "v1 lstm + HAR + GARCH, weights per asset class",
+        members=("lstm", "har", "garch"),
+        by="asset_class",
+        round=2,
+    ),
+    Candidate(
+        "combo_all_class",
+        "combination",
+        "lstm + net_lognormal + HAR + GARCH + EWMA, weights per asset class",
+        members=("lstm", "net_lognormal", "har", "garch", "ewma"),
+        by="asset_class",
+        round=2,
     ),
 )
 BY_NAME: dict[str, Candidate] = {c.name: c for c in CANDIDATES}
@@ -270,6 +303,7 @@ def select_forecaster(
         dev_info = [d for d in net_info if d["fold"] >= dev_start[:4]]
         row = {
             "trial": trial,
+            "round": c.round,
             "candidate": c.name,
             "kind": c.kind,
             "note": c.note,
