@@ -188,6 +188,9 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
     seed, reb = int(getattr(args, "seed", 0)), args.rebalance
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    from riskalloc.forecast.production import write_forecast_eval  # forecasts vs baselines
+
+    write_forecast_eval(md, start, end, out, seed)
     rets, wts, mets, wide = [], [], [], {}
     for name in names:
         strat = _strategy(name, seed, md, start)
