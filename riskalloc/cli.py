@@ -27,6 +27,15 @@ class Interrupted(Exception):
     """Ctrl-C, with a line saying what the interrupted command had written."""
 
 
+def _is_interrupt(exc: BaseException) -> bool:
+    """Ctrl-C, also as DuckDB reports it from inside a statement ("Query interrupted")."""
+    import duckdb
+
+    if isinstance(exc, KeyboardInterrupt | duckdb.InterruptException):
+        return True
+    return isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower()
+
+
 def _date(value: str | None, flag: str) -> str | None:
     """An ISO date argument (or None), refused with the flag's name when malformed."""
     if value is None:
@@ -152,7 +161,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     try:
         with wh.connect() as con:
             done = ingest(wh, con, uni, psrc, msrc, start, end, not args.full)  # type: ignore[arg-type]
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not _is_interrupt(exc):
+            raise
         try:
             changed = [t for t, v in _state(wh, tables).items() if v != before[t]]
         except Exception:
@@ -339,6 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(f"{exc.filename or ''} {exc.strerror or exc}".strip())
         return 2
     except Exception as exc:
+        if _is_interrupt(exc):
+            print("riskalloc: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
         if args.verbose:
             raise
         import duckdb
