@@ -11,7 +11,12 @@ from pipelines.resources import SourceResource, WarehouseResource
 from riskalloc.errors import ModelError
 from riskalloc.forecast.evaluate import evaluate_forecasts
 from riskalloc.forecast.lstm import LSTMConfig
-from riskalloc.forecast.production import PRODUCTION, production_forecasts
+from riskalloc.forecast.production import (
+    PRODUCTION,
+    extend_production,
+    production_forecasts,
+    save_production,
+)
 from riskalloc.forecast.registry import data_hash, load_model, registry_row, save_model
 from riskalloc.forecast.walkforward import MODELS, forecast_range
 from riskalloc.warehouse.market import load_market_data
@@ -46,6 +51,14 @@ def vol_forecaster(
         clock[0] = now
         context.log.info("forecaster fold %s trained (%s)", fold.name, versions[-1])
 
+    newest: dict = {}  # the newest fold's production networks, for the nightly step
+
+    def on_net(name, fold, trained) -> None:
+        if newest.get("fold") != fold.name:
+            newest.clear()
+            newest["fold"] = fold.name
+        newest[name] = trained
+
     forecasts, details = production_forecasts(
         md,
         config.start,
@@ -54,7 +67,10 @@ def vol_forecaster(
         include=MODELS,
         lstm_config=LSTMConfig(max_epochs=config.max_epochs, seed=config.seed),
         on_fold_model=on_fold,
+        on_net_model=on_net,
     )
+    nets = {k: v for k, v in newest.items() if k != "fold"}
+    save_production(wh.models_dir / "production", str(newest.get("fold")), nets, details)
     kept = [{"model": name, **row} for name, rows in details["nets"].items() for row in rows]
     registry = pd.DataFrame([registry_row(v, wh.models_dir) for v in versions])
     with warehouse.get_connection() as con:
@@ -83,7 +99,8 @@ def vol_forecaster(
 def vol_forecasts(
     context: dg.AssetExecutionContext, source: SourceResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    """Extends the LSTM forecasts to the newest dates with the latest registered forecaster."""
+    """Extends the LSTM forecasts to the newest dates with the latest registered forecaster, and
+    the production forecaster's with the pieces the last ``vol_forecaster`` run stored."""
     wh = warehouse.warehouse()
     with warehouse.get_connection() as con:
         md = load_market_data(con, source.universe())
@@ -110,13 +127,19 @@ def vol_forecasts(
     df["target_vol"] = float("nan")
     df["fold"] = "live"
     df["model_version"] = str(latest["version"])
+    try:  # the production forecaster's rows for the same days (its own model name)
+        prod = extend_production(md, new_dates[0], new_dates[-1], wh.models_dir / "production")
+    except ModelError as exc:
+        context.log.warning("production forecasts not extended: %s", exc)
+        prod = df.iloc[:0]
     with warehouse.get_connection() as con:
-        res = upsert(wh, con, "vol_forecasts", df)
+        res = upsert(wh, con, "vol_forecasts", pd.concat([df, prod], ignore_index=True))
     return dg.MaterializeResult(
         metadata={
             "new_dates": len(new_dates),
             "rows_changed": res.inserted + res.updated,
             "model_version": str(latest["version"]),
+            "production_rows": len(prod),
             "preview": table_preview(df.tail(10)),
         }
     )

@@ -7,16 +7,25 @@ model name; the allocator keeps reading the v1 ``lstm`` rows.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from riskalloc.errors import DataError, ModelError
+from riskalloc.forecast.combine import apply_weights
 from riskalloc.forecast.evaluate import evaluate_forecasts
-from riskalloc.forecast.lstm import LSTMConfig
+from riskalloc.forecast.lstm import LSTMConfig, TrainedLSTM
+from riskalloc.forecast.registry import load_model, save_model
 from riskalloc.forecast.selection import BY_NAME, Candidate, candidate_forecasts
-from riskalloc.forecast.walkforward import MODELS
+from riskalloc.forecast.walkforward import (
+    MODELS,
+    Fold,
+    forecast_range,
+    walk_forward_forecasts,
+)
 from riskalloc.market import MarketData
 
 log = logging.getLogger(__name__)
@@ -33,6 +42,7 @@ def production_forecasts(
     include: tuple[str, ...] = MODELS,
     lstm_config: LSTMConfig | None = None,
     on_fold_model: object = None,
+    on_net_model: Callable[[str, Fold, TrainedLSTM], None] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Walk-forward rows of the production forecaster plus the built-ins in ``include``."""
     return candidate_forecasts(
@@ -44,6 +54,7 @@ def production_forecasts(
         include=include,
         lstm_config=lstm_config,
         on_fold_model=on_fold_model,
+        on_net_model=on_net_model,
     )
 
 
@@ -97,3 +108,78 @@ def write_forecast_eval(
     ev.to_csv(path, index=False)
     log.info("wrote %s (%d rows, production model %s)", path, len(ev), PRODUCTION.name)
     return path
+
+
+ARTEFACT = "production.json"
+COLUMNS = ["date", "ticker", "model", "forecast_vol", "target_vol", "fold", "model_version"]
+
+
+def save_production(
+    root: str | Path,
+    fold: str,
+    nets: dict[str, TrainedLSTM],
+    details: dict,
+    candidate: Candidate | None = None,
+) -> dict:
+    """Save the newest fold's production pieces under ``root`` (not in ``model_registry``, so
+    the allocator's ``lstm`` lookup never sees them): its networks and combination weights."""
+    cand = candidate or PRODUCTION
+    root = Path(root)
+    versions = {name: save_model(t, {"fold": fold}, {}, root) for name, t in nets.items()}
+    combos = details.get("combos", {}).get(cand.name, [])
+    spec = {
+        "model": cand.name,
+        "kind": cand.kind,
+        "members": list(cand.members),
+        "fold": fold,
+        "nets": versions,
+        "weights": combos[-1]["weights"] if combos else {},
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    (root / ARTEFACT).write_text(json.dumps(spec, indent=2, sort_keys=True))
+    return spec
+
+
+def extend_production(
+    md: MarketData,
+    start: str | pd.Timestamp,
+    end: str | pd.Timestamp,
+    root: str | Path,
+    candidate: Candidate | None = None,
+) -> pd.DataFrame:
+    """Production forecasts for [start, end] from the pieces ``save_production`` stored (the
+    nightly step): saved networks, the year's GARCH/HAR refits (cheap, data before the year)
+    and the saved combination weights. Raises ``ModelError`` when nothing usable is stored."""
+    cand = candidate or PRODUCTION
+    root = Path(root)
+    try:
+        spec = json.loads((root / ARTEFACT).read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"no production forecaster stored under {root}: {exc}") from exc
+    if spec.get("model") != cand.name:
+        raise ModelError(f"stored production model {spec.get('model')!r} is not {cand.name!r}")
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+    names = list(cand.members) if cand.kind == "combination" else [cand.name]
+    if "lstm" in names:
+        raise ModelError("a production forecaster built on the v1 lstm cannot be extended")
+    builtins = tuple(m for m in names if m in MODELS)
+    parts = []
+    if builtins:
+        year = pd.Timestamp(lo.year, 1, 1)  # the same fold (refit before the year) as weekly
+        wf = walk_forward_forecasts(md, str(year.date()), str(hi.date()), models=builtins)
+        parts.append(wf.loc[wf["date"] >= lo])
+    for name, version in spec["nets"].items():
+        trained = load_model(root / "forecaster" / version)
+        df = forecast_range(md, trained, lo, hi)
+        df["model"], df["target_vol"] = name, float("nan")
+        df["fold"], df["model_version"] = "live", str(trained.meta.get("version", version))
+        parts.append(df)
+    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+    if cand.kind == "combination":
+        classes = md.asset_classes
+        out = apply_weights(rows, cand.name, cand.members, spec["weights"], classes, "live")
+    else:
+        out = rows.loc[rows["model"] == cand.name].copy()
+    out["fold"] = "live"
+    out["target_vol"] = float("nan")
+    return out[COLUMNS].sort_values(["date", "ticker"], kind="stable").reset_index(drop=True)

@@ -9,6 +9,7 @@ sample. Combinations refit their weights on each fold's validation year (``combi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -173,13 +174,14 @@ def candidate_forecasts(
     on_fold_model: object = None,
     warmup_years: int = 1,
     horizon: int = HORIZON,
+    on_net_model: Callable[[str, Fold, TrainedLSTM], None] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Walk-forward rows of ``candidates`` (and the built-ins in ``include``) over [start, end].
 
     Models run from ``warmup_years`` earlier (where the data allow) so the first fold's
     combination weights have a validation year of genuine walk-forward forecasts; those
     warm-up rows are dropped. Returns the rows and per-fold details (kept epochs, training
-    seconds, combination weights).
+    seconds, combination weights); ``on_net_model(name, fold, trained)`` sees each network.
     """
     todo = _closure(candidates)
     builtins = tuple(
@@ -205,6 +207,8 @@ def candidate_forecasts(
                 "log_bias": round(m["log_bias"], 5),
             }
         )
+        if on_net_model is not None:
+            on_net_model(name, fold, trained)
 
     t0 = time.perf_counter()
     fc = walk_forward_forecasts(

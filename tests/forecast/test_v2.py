@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from riskalloc.errors import ConfigError
+from riskalloc.errors import ConfigError, ModelError
 from riskalloc.features.asset import ewma_vol, log_returns
 from riskalloc.forecast.baselines import garch_fit, garch_forecast, garch_path
 from riskalloc.forecast.combine import combine_walk_forward, fit_weights
@@ -266,3 +266,28 @@ def test_write_forecast_eval_on_user_files(small_md: MarketData, tmp_path, monke
     # too little history before --start: no file, no exception (the backtest goes on)
     short = md.until("2005-06-30")
     assert production.write_forecast_eval(short, "2005-03-01", "2005-06-30", tmp_path / "x") is None
+
+
+def test_nightly_extension_matches_the_walk_forward(small_md: MarketData, tmp_path) -> None:
+    """Saved production pieces reproduce the weekly walk-forward rows for the same days."""
+    from riskalloc.forecast.production import extend_production, save_production
+
+    cand = Candidate("combo", "combination", members=("net", "har", "garch"), by="asset_class")
+    nets: dict = {}
+    fc, details = candidate_forecasts(
+        small_md,
+        "2009-01-01",
+        "2009-06-30",
+        (cand, SMALL[3]),
+        on_net_model=lambda name, fold, trained: nets.__setitem__(name, trained),
+    )
+    spec = save_production(tmp_path, "2009", nets, details, candidate=cand)
+    assert set(spec["nets"]) == {"net"} and spec["weights"]["all"]
+    days = small_md.dates[-5:]
+    live = extend_production(small_md, days[0], days[-1], tmp_path, candidate=cand)
+    assert (live["fold"] == "live").all() and live["target_vol"].isna().all()
+    ref = fc.loc[(fc["model"] == "combo") & fc["date"].isin(days)].set_index(["date", "ticker"])
+    got = live.set_index(["date", "ticker"]).loc[ref.index]
+    np.testing.assert_allclose(got["forecast_vol"], ref["forecast_vol"], rtol=1e-5)
+    with pytest.raises(ModelError, match="is not"):
+        extend_production(small_md, days[0], days[-1], tmp_path)  # PRODUCTION is another model
