@@ -48,3 +48,15 @@ class ShapConfig(dg.Config):
 
     start: str = Field("2017-01-01", description="First date explained (month ends).")
     nsamples: int = Field(400, description="Model evaluations per explained date.")
+
+
+class TradeListConfig(dg.Config):
+    """The holdings the morning trade list starts from (empty: $RISKALLOC_HOLDINGS, else none)."""
+
+    holdings_file: str = Field(
+        "", description="Holdings CSV, ticker,shares or ticker,weight (CASH allowed)."
+    )
+    nav: float | None = Field(None, description="NAV; default: the holdings' value (shares).")
+    band: float = Field(0.0, description="No-trade band: skip orders with |Δweight| below it.")
+    min_trade: float = Field(0.0, description="Smallest order, in currency.")
+    cost_bps: float = Field(10.0, description="Cost per unit of turnover (the backtest's model).")

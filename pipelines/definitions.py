@@ -28,15 +28,18 @@ ALL_ASSETS = [
     backtest.backtest_report,
     reports.regime_report,
     reports.shap_report,
+    reports.trade_list,
+    reports.daily_report,
 ]
 _WEIGHTS = dg.AssetSelection.assets("target_weights")
+_DAILY = dg.AssetSelection.assets("target_weights", "trade_list", "daily_report")
 
 ingest_job = dg.define_asset_job(
     "ingest_job", selection=dg.AssetSelection.groups("ingest"), description="Prices and macro."
 )
 main_job = dg.define_asset_job(
     "main_job",
-    selection=dg.AssetSelection.all() - _WEIGHTS,
+    selection=dg.AssetSelection.all() - _DAILY,
     description="Everything but the partitioned target weights: ingest, features, forecaster, "
     "walk-forward backtest, production allocator, reports.",
 )
@@ -55,8 +58,11 @@ nightly_job = dg.define_asset_job(
         "vol_forecasts",
         "target_weights",
         "regime_report",
+        "trade_list",
+        "daily_report",
     ),
-    description="After the close: ingest the day → features → forecasts → weights → regimes.",
+    description="After the close: ingest the day → features → forecasts → weights → regimes "
+    "→ trade list → daily report.",
 )
 retrain_job = dg.define_asset_job(
     "retrain_job",

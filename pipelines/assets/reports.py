@@ -1,18 +1,23 @@
-"""Report assets: the macro regime report and SHAP attributions of the allocations."""
+"""Report assets: regimes, SHAP attributions, the morning trade list and the daily page."""
+
+import os
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
-from pipelines.config import ShapConfig
+from pipelines.assets.allocate import WEEKDAYS
+from pipelines.config import ShapConfig, TradeListConfig
 from pipelines.metadata import table_preview
 from pipelines.resources import SourceResource, WarehouseResource
 from riskalloc.allocate.daily import pick_model
 from riskalloc.allocate.dataset import build_allocator_data, forecast_wide
 from riskalloc.allocate.explain import explain_allocations
 from riskalloc.allocate.registry import KIND, load_allocator
+from riskalloc.reports.daily import daily_report_from_warehouse
 from riskalloc.reports.regimes import run_regime_report
 from riskalloc.reports.shap_report import shap_report as render_shap_report
+from riskalloc.reports.trades import TradeSettings, run_trade_list
 from riskalloc.warehouse.catalog import table_exists
 from riskalloc.warehouse.market import load_market_data
 from riskalloc.warehouse.reads import read_table
@@ -66,6 +71,87 @@ def regime_report(
     if rep.allocator_current is not None:
         meta["allocator_regime"] = str(rep.allocator_current.idxmax())
         meta["allocator_agreement"] = float(rep.agreement or 0.0)
+    return dg.MaterializeResult(metadata=meta)
+
+
+def _last_published_day(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """The partition window's last day with published target weights (None if there is none)."""
+    window = context.partition_time_window
+    lo = pd.Timestamp(window.start.date())
+    hi = pd.Timestamp(window.end.date()) - pd.Timedelta(days=1)
+    with warehouse.get_connection() as con:
+        if not table_exists(con, "target_weights"):
+            return None
+        w = read_table(con, "target_weights", start=lo, end=hi)
+    return None if w.empty else pd.Timestamp(w["date"].max())
+
+
+@dg.asset(
+    group_name="reports",
+    deps=["target_weights"],
+    partitions_def=WEEKDAYS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"duckdb", "csv"},
+)
+def trade_list(
+    context: dg.AssetExecutionContext, config: TradeListConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Orders from the configured holdings to the day's target weights, with their cost under
+    the backtest's model; stored in ``trade_lists`` and ``trades/<date>.csv``."""
+    holdings = config.holdings_file or os.environ.get("RISKALLOC_HOLDINGS", "")
+    if not holdings:
+        return dg.MaterializeResult(metadata={"skipped": "no holdings_file configured"})
+    day = _last_published_day(context, warehouse)
+    if day is None:
+        raise dg.Failure(f"no target weights published in partition {context.partition_key}")
+    settings = TradeSettings(config.band, config.min_trade, config.cost_bps)
+    trades, path = run_trade_list(warehouse.warehouse(), holdings, day, config.nav, settings)
+    orders = trades.rows.loc[trades.rows["traded"]]
+    return dg.MaterializeResult(
+        metadata={
+            "date": str(day.date()),
+            "summary": trades.summary(),
+            "nav": trades.nav,
+            "turnover": trades.turnover,
+            "est_cost": trades.total_cost,
+            "csv": dg.MetadataValue.path(str(path)),
+            "orders": table_preview(orders, limit=40),
+        }
+    )
+
+
+@dg.asset(
+    group_name="reports",
+    deps=["target_weights", "trade_list", "regime_report"],
+    partitions_def=WEEKDAYS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"html"},
+)
+def daily_report(
+    context: dg.AssetExecutionContext, source: SourceResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """One HTML page for the day: weights by asset class and change since the last rebalance,
+    regime, top drivers, trade list, drawdown (``reports/daily/<date>.html``)."""
+    day = _last_published_day(context, warehouse)
+    if day is None:
+        return dg.MaterializeResult(metadata={"skipped": "no weights published in the window"})
+    out_dir = warehouse.warehouse().root / "reports" / "daily"
+    with warehouse.get_connection() as con:
+        md = load_market_data(con, source.universe(), day)
+        rep = daily_report_from_warehouse(con, md, day, out_dir)
+    meta: dict[str, object] = {
+        "date": str(day.date()),
+        "report": dg.MetadataValue.path(str(rep.path)),
+        "report_url": dg.MetadataValue.url(rep.path.resolve().as_uri()),
+        "regime": rep.regime,
+        "reference_regime": rep.reference_regime or "",
+        "drawdown": rep.drawdown,
+        "by_asset_class": dg.MetadataValue.md(rep.by_class.to_markdown(floatfmt=".4f")),
+    }
+    if not rep.drivers.empty:
+        meta["top_drivers"] = dg.MetadataValue.md(rep.drivers.to_markdown(index=False))
+    if rep.trades_summary:
+        meta["trades"] = rep.trades_summary
     return dg.MaterializeResult(metadata=meta)
 
 

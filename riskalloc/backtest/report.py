@@ -30,12 +30,40 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+# 20 distinct colours (tab20 reordered: the dark shades first) and 12 dash patterns: every
+# strategy gets its own colour *and* line style, readable in greyscale and by colour-blind readers
+_COLOURS = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
+    "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+)  # fmt: skip
+_DASHES = (
+    "-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 1)), (0, (5, 5)),
+    (0, (3, 5, 1, 5)), (0, (3, 1, 1, 1)), (0, (5, 2, 1, 2, 1, 2)), (0, (8, 2)),
+)  # fmt: skip
+
+
+def strategy_styles(names: list[str]) -> dict[str, dict[str, object]]:
+    """A distinct (colour, line style) per strategy, in order; ``riskalloc`` drawn thicker."""
+    out: dict[str, dict[str, object]] = {}
+    for i, name in enumerate(names):
+        colour = _COLOURS[i % len(_COLOURS)]
+        dash = _DASHES[i % len(_DASHES)]
+        out[name] = {
+            "color": colour,
+            "linestyle": dash,
+            "linewidth": 2.0 if name == "riskalloc" else 1.1,
+        }
+    return out
+
+
 def _plot(series: pd.DataFrame, title: str, ylabel: str, path: Path) -> Path:
     fig = Figure(figsize=(10, 5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
+    styles = strategy_styles([str(c) for c in series.columns])
     for col in series.columns:
-        ax.plot(series.index, series[col].to_numpy(), label=str(col), linewidth=1.0)
+        ax.plot(series.index, series[col].to_numpy(), label=str(col), **styles[str(col)])
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

@@ -51,7 +51,8 @@ def test_whole_graph_materialises_and_publishes_valid_weights(tmp_path):
         "warehouse": WarehouseResource(database=str(db)),
         "source": SourceResource(source="sample", universe_file=str(uni)),
     }
-    unpartitioned = [a for a in ALL_ASSETS if a.key.to_user_string() != "target_weights"]
+    daily = {"target_weights", "trade_list", "daily_report"}
+    unpartitioned = [a for a in ALL_ASSETS if a.key.to_user_string() not in daily]
     run_config = {"ops": {k: {"config": v} for k, v in FAST.items()}}
     result = dg.materialize(
         [*unpartitioned, *INGEST_CHECKS, *DOWNSTREAM_CHECKS[:-1]],
@@ -69,6 +70,20 @@ def test_whole_graph_materialises_and_publishes_valid_weights(tmp_path):
         partition_key="2022-12-30",
     )
     assert res_w.success
+    # the morning: trade list from a holdings file, then the day's HTML page
+    holdings = tmp_path / "holdings.csv"
+    holdings.write_text("ticker,shares\nSPY,100\nTLT,50\nCASH,1000\n")
+    morning = [a for a in ALL_ASSETS if a.key.to_user_string() in daily]
+    res_m = dg.materialize(
+        [*unpartitioned, *morning],
+        selection=dg.AssetSelection.assets("trade_list", "daily_report"),
+        resources=resources,
+        partition_key="2022-12-30",
+        run_config={"ops": {"trade_list": {"config": {"holdings_file": str(holdings)}}}},
+    )
+    assert res_m.success
+    page = db.parent / "reports" / "daily" / "2022-12-30.html"
+    assert page.exists() and "Trade list" in page.read_text()
     wh = Warehouse.from_db_path(db)
     with wh.connect() as con:
         tw = read_table(con, "target_weights")
@@ -77,6 +92,9 @@ def test_whole_graph_materialises_and_publishes_valid_weights(tmp_path):
         ev = read_table(con, "forecast_eval")
         shap_rows = read_table(con, "shap_attributions")
         regimes = read_table(con, "regimes")
+        trades = read_table(con, "trade_lists")
+    assert set(trades["ticker"]) == {"SPY", "EFA", "TLT", "LQD", "GLD", "CASH"}
+    assert tw["regime"].iloc[0] in set(regimes["regime"].unique()) | {"calm", "normal", "stress"}
     assert list(tw["date"].unique()) == [pd.Timestamp("2022-12-30")]
     validate_target_weights(tw, ["SPY", "EFA", "TLT", "LQD", "GLD", "BIL"])
     # the weights of 2022-12-30 come from the fold model trained before 2022, not the
