@@ -95,13 +95,32 @@ def _stop(proc: subprocess.Popen, grace_s: float = 20.0) -> None:
     proc.wait(timeout=10)
 
 
+INSTALL_HINT = (
+    "The real-browser UI test (tests/ui/test_browser.py) was SKIPPED: Chromium and chromedriver "
+    "are not installed.\n"
+    "  Install them (Debian/Ubuntu, needs sudo):  .ci/install-browser.sh\n"
+    "    (= apt-get install chromium chromium-driver fonts-liberation; pip install selenium)\n"
+    "  then run it:  .venv/bin/python -m pytest tests/ui -q   (or make test)"
+)
+_SKIPPED_FOR_BROWSER: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def browser_binaries() -> tuple[str, str]:
     """Paths of Chromium and chromedriver; skips the UI tests when Chromium is not installed."""
     found = _browser_binaries()
     if found is None:
+        _SKIPPED_FOR_BROWSER.append("chromium")
         pytest.skip("chromium/chromedriver not installed: run .ci/install-browser.sh (apt-get)")
     return found
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The very last lines of the run: the browser test was skipped, and how to install it."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if _SKIPPED_FOR_BROWSER and reporter is not None:
+        reporter.write_sep("=", "browser test skipped", yellow=True, bold=True)
+        reporter.write_line(INSTALL_HINT, yellow=True)
 
 
 @pytest.fixture(scope="module")
