@@ -37,3 +37,12 @@ def previous_trading_day(day: str | pd.Timestamp) -> pd.Timestamp:
     d = pd.Timestamp(day).normalize()
     s = cal.date_to_session(d, direction="previous")
     return pd.Timestamp(s).tz_localize(None) if pd.Timestamp(s).tz else pd.Timestamp(s)
+
+
+def calendar_bounds() -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last session the NYSE calendar knows (outside them nothing is judged)."""
+    cal = _calendar()
+    return tuple(  # type: ignore[return-value]
+        pd.Timestamp(s).tz_localize(None) if pd.Timestamp(s).tz else pd.Timestamp(s)
+        for s in (cal.first_session, cal.last_session)
+    )

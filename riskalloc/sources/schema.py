@@ -387,26 +387,45 @@ def to_wide(long: pd.DataFrame, value: str = "adj_close", key: str = "ticker") -
 
 
 def price_warnings(df: pd.DataFrame, limit: int = 5) -> list[str]:
-    """Plausibility warnings on validated prices: daily moves beyond WARN_LOG_RETURN.
+    """Plausibility warnings on validated prices: holiday rows, moves beyond WARN_LOG_RETURN.
 
     Crashes and unadjusted split seams both show up here; the rows are stored.
     """
     if df.empty:
         return []
+    out = []
+    holidays = _weekday_holidays(df["date"])
+    if holidays.any():
+        out.append(
+            f"{int(holidays.sum())} rows on weekdays that are not NYSE sessions (holidays): "
+            f"{_rows(df.loc[holidays], 'ticker', limit)}; check the dates"
+        )
     d = df.sort_values(["ticker", "date"])
     lr = np.log(d["adj_close"]).groupby(d["ticker"]).diff()
     big = lr.abs() > WARN_LOG_RETURN
-    if not big.any():
-        return []
-    rows = d.loc[big].assign(ratio=np.exp(lr[big]))
-    shown = [
-        f"{t} {pd.Timestamp(day).date()} x{r:.3g}"
-        for t, day, r in zip(rows["ticker"], rows["date"], rows["ratio"], strict=True)
-    ]
-    return [
-        f"{int(big.sum())} daily moves beyond {WARN_LOG_RETURN:.0%} (log return): "
-        f"{_show(shown, limit)}; check for split seams or bad prints"
-    ]
+    if big.any():
+        rows = d.loc[big].assign(ratio=np.exp(lr[big]))
+        shown = [
+            f"{t} {pd.Timestamp(day).date()} x{r:.3g}"
+            for t, day, r in zip(rows["ticker"], rows["date"], rows["ratio"], strict=True)
+        ]
+        out.append(
+            f"{int(big.sum())} daily moves beyond {WARN_LOG_RETURN:.0%} (log return): "
+            f"{_show(shown, limit)}; check for split seams or bad prints"
+        )
+    return out
+
+
+def _weekday_holidays(dates: pd.Series) -> pd.Series:
+    """Weekdays inside the NYSE calendar's range that are not sessions."""
+    from riskalloc.quality.calendar import calendar_bounds, trading_days
+
+    days = pd.DatetimeIndex(dates.unique())
+    first, last = calendar_bounds()
+    sessions = trading_days(days.min(), days.max())
+    inside = (days >= first) & (days <= last) & (days.day_of_week < 5)
+    odd = set(days[inside & ~days.isin(sessions)])
+    return dates.isin(odd)
 
 
 def macro_warnings(df: pd.DataFrame, limit: int = 5) -> list[str]:
