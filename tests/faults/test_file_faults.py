@@ -12,6 +12,7 @@ import pytest
 from riskalloc.errors import DataError, SchemaError
 from riskalloc.quality import check_daily_moves
 from riskalloc.sources import FileSource
+from riskalloc.sources.schema import validate_macro
 from riskalloc.warehouse import read_table
 from riskalloc.warehouse.ingest import ingest_macro, ingest_prices
 
@@ -219,3 +220,114 @@ def test_unadjusted_split_is_stored_but_reported(kit, wh, tmp_path):
     kit.assert_same_as_clean(wh, run_files(kit, path, incremental=False), tmp_path / "clean")
     with wh.connect() as con:
         assert check_daily_moves(read_table(con, "prices"), 0.25).passed
+
+
+# --- issue 15: gaps, duplicate headers and implausible values --------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_empty_cell_inside_a_tickers_life_in_a_wide_file(kit, wh, tmp_path, suffix):
+    """A wide file's empty cell is refused like a long file's missing adj_close, naming
+    ticker and date; empty cells before the first price (inception) stay allowed."""
+
+    def holed(w: pd.DataFrame) -> pd.DataFrame:
+        w = w.copy()
+        w.loc["2020-03-12", "TLT"] = np.nan
+        w.loc[:"2020-03-04", "GLD"] = np.nan  # not listed yet: fine
+        return w
+
+    path = write_wide(kit, tmp_path / f"prices{suffix}", holed)
+    match = r"empty price cells inside the listed life of \['TLT 2020-03-12'\]"
+    assert_fault(kit, wh, tmp_path, path, DataError, match)
+
+
+def test_the_same_gap_in_the_long_layout_is_refused_too(kit, wh, tmp_path):
+    long = kit.sample_prices()[["date", "ticker", "adj_close"]].copy()
+    long.loc[(long["ticker"] == "TLT") & (long["date"] == "2020-03-12"), "adj_close"] = np.nan
+    path = tmp_path / "prices_long.csv"
+    long.to_csv(path, index=False)
+
+    def fix(p: Path) -> None:
+        kit.sample_prices()[["date", "ticker", "adj_close"]].to_csv(p, index=False)
+
+    assert_fault(
+        kit, wh, tmp_path, path, DataError, r"missing adj_close for \['TLT 2020-03-12'\]", fix
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "named"),
+    [("date,SPY,TLT,SPY", r"\['SPY'\]"), ("date,SPY,TLT,spy ", r"\['SPY', 'spy'\]")],
+)
+def test_duplicate_column_header_is_refused(kit, wh, tmp_path, header, named):
+    """pandas would rename the second SPY to SPY.1 and the ingest drop it silently."""
+    path = write_wide(kit, tmp_path / "prices.csv")
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([header, *lines[1:]]) + "\n")
+    assert_fault(kit, wh, tmp_path, path, SchemaError, rf"duplicate column headers {named}")
+
+
+def test_duplicate_column_header_in_a_gzipped_csv(kit, tmp_path):
+    import gzip
+
+    path = tmp_path / "prices.csv.gz"
+    path.write_bytes(gzip.compress(b"date,SPY,SPY\n2020-03-02,1,2\n"))
+    with pytest.raises(SchemaError, match=r"duplicate column headers \['SPY'\]"):
+        FileSource(prices_path=path).load_prices()
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [(1e-300, r"implausible prices .* \['GLD 2020-03-10'\], e\.g\. adj_close 1e-300"),
+     (5e12, r"implausible prices .* \['GLD 2020-03-10'\]")],
+)  # fmt: skip
+def test_implausible_price_is_refused(kit, wh, tmp_path, value, match):
+    def bad(w: pd.DataFrame) -> pd.DataFrame:
+        w = w.copy()
+        w.loc["2020-03-10", "GLD"] = value
+        return w
+
+    path = write_wide(kit, tmp_path / "prices.csv", bad)
+    assert_fault(kit, wh, tmp_path, path, DataError, match)
+
+
+def test_hundredfold_jump_is_reported_by_the_library(kit, wh, tmp_path, caplog):
+    """Stored (a crash or a seam can be real) but every entry point hears of it."""
+
+    def jump(w: pd.DataFrame) -> pd.DataFrame:
+        w = w.copy()
+        w.loc["2020-03-10", "SPY"] = w.loc["2020-03-10", "SPY"] * 100
+        return w
+
+    path = write_wide(kit, tmp_path / "prices.csv", jump)
+    with caplog.at_level("WARNING"):
+        s = run_files(kit, path)(wh)
+    assert any("SPY 2020-03-10 x" in w for w in s.warnings), s.warnings
+    assert "daily moves beyond 25%" in caplog.text and "SPY 2020-03-10" in caplog.text
+
+
+def test_twenty_thousand_character_ticker_is_refused(kit, tmp_path):
+    long_name = "X" * 20_000
+    path = write_wide(kit, tmp_path / "prices.csv", lambda w: w.rename(columns={"GLD": long_name}))
+    with pytest.raises(
+        DataError, match=r"implausible tickers \['X{40}\.\.\. \(20000 characters\)'"
+    ):
+        FileSource(prices_path=path).load_prices()
+
+
+def test_negative_vix_is_refused(kit, wh, tmp_path):
+    macro = tmp_path / "macro.csv"
+    macro.write_text("date,VIXCLS,DGS10\n2020-03-02,33.4,1.1\n2020-03-03,-5.0,1.0\n")
+    before = kit.snapshot(wh)
+    with pytest.raises(DataError, match=r"negative values .* \['VIXCLS 2020-03-03'\]"):
+        with wh.connect() as con:
+            ingest_macro(wh, con, FileSource(macro_path=macro), kit.UNIVERSE, "2020-03-02")
+    kit.assert_unchanged(wh, before)
+    # a series whose role makes it non-negative is checked too; a rate may go negative
+    rows = pd.DataFrame(
+        {"date": ["2020-03-02", "2020-03-03"], "series_id": "BAMLX", "value": [1.0, -0.1],
+         "available_at": ["2020-03-03", "2020-03-04"], "source": "x"}
+    )  # fmt: skip
+    with pytest.raises(DataError, match="negative values"):
+        validate_macro(rows, nonnegative=["BAMLX"])
+    assert len(validate_macro(rows.assign(series_id="DTB3"))) == 2
