@@ -47,7 +47,11 @@ class ShapConfig(dg.Config):
     """Which allocations to explain."""
 
     start: str = Field("2017-01-01", description="First date explained (month ends).")
-    nsamples: int = Field(400, description="Model evaluations per explained date.")
+    nsamples: int = Field(
+        400,
+        description="Model evaluations per explained date (antithetic permutation pairs = "
+        "nsamples / (2 × (players − 1)), at least 1).",
+    )
 
 
 class TradeListConfig(dg.Config):

@@ -1,5 +1,7 @@
 """Allocation assets: the production allocator and the daily, published target weights."""
 
+import time
+
 import dagster as dg
 import pandas as pd
 
@@ -12,6 +14,8 @@ from riskalloc.allocate.publish import validate_target_weights
 from riskalloc.allocate.registry import data_hash, registry_row, save_allocator
 from riskalloc.allocate.train import TrainConfig, train_allocator
 from riskalloc.quality.calendar import trading_days
+from riskalloc.reports.daily import top_drivers
+from riskalloc.reports.explain_batch import explain_published
 from riskalloc.reports.guard import JumpLimits, guard_publish
 from riskalloc.reports.regime_names import name_published_regimes
 from riskalloc.warehouse.catalog import table_exists
@@ -124,9 +128,16 @@ def target_weights(
     reference = None if regimes is None else regimes.set_index("date")["regime"]
     # off by default; with RISKALLOC_MAX_TURNOVER / _EXPOSURE_JUMP set, refuses to publish
     jumps = guard_publish(df, previous, JumpLimits.from_env(), reference)
+    # every published weight explained: SHAP of each day's budgets and exposure, adding up to
+    # the published values (raises before anything is written when they do not)
+    t0 = time.perf_counter()
+    shap_rows = explain_published(df, data, warehouse.warehouse().models_dir)
+    shap_s = time.perf_counter() - t0
     with warehouse.get_connection() as con:
         res = upsert(warehouse.warehouse(), con, "target_weights", df)
+        upsert(warehouse.warehouse(), con, "shap_attributions", shap_rows)
     last = df.loc[df["date"] == df["date"].max()]
+    drivers = top_drivers(shap_rows.loc[shap_rows["date"] == last["date"].iloc[0]])
     by_class = last.groupby("asset_class")["weight"].sum().rename("weight").reset_index()
     return dg.MaterializeResult(
         metadata={
@@ -138,6 +149,9 @@ def target_weights(
             "regime_last": str(last["regime"].iloc[0]),
             "turnover_last": float(jumps["turnover"].iloc[-1]) if len(jumps) else 0.0,
             "exposure_by_class_last": table_preview(by_class, limit=10),
+            "shap_dates": int(shap_rows["date"].nunique()),
+            "shap_seconds": round(shap_s, 2),
+            "top_drivers_last": dg.MetadataValue.md(drivers.to_markdown(index=False)),
             "weights_last": table_preview(
                 last.sort_values("weight", ascending=False)[
                     ["ticker", "weight", "risk_budget", "risk_contribution"]

@@ -12,9 +12,10 @@ from pipelines.metadata import table_preview
 from pipelines.resources import SourceResource, WarehouseResource
 from riskalloc.allocate.daily import pick_model
 from riskalloc.allocate.dataset import build_allocator_data, forecast_wide
-from riskalloc.allocate.explain import explain_allocations
+from riskalloc.allocate.explain import player_names
 from riskalloc.allocate.registry import KIND, load_allocator
 from riskalloc.reports.daily import daily_report_from_warehouse
+from riskalloc.reports.explain_batch import explain_dates
 from riskalloc.reports.regimes import run_regime_report
 from riskalloc.reports.shap_report import shap_report as render_shap_report
 from riskalloc.reports.trades import TradeSettings, run_trade_list
@@ -185,7 +186,8 @@ def shap_report(
     frames = []
     for version, idx in plan.items():
         trained = load_allocator(wh.models_dir / KIND / version)
-        frames.append(explain_allocations(trained, data, np.asarray(idx), config.nsamples))
+        n_pairs = max(1, round(config.nsamples / (2 * (len(player_names(data)) - 1))))
+        frames.append(explain_dates(trained, data, np.asarray(idx), n_pairs).to_frame())
         context.log.info("explained %d dates with %s", len(idx), version)
     if not frames:
         raise dg.Failure("no allocator was trained before the dates to explain")

@@ -70,7 +70,7 @@ def cmd_trades(args: argparse.Namespace) -> int:
 
 
 def add_report_commands(sub: argparse._SubParsersAction) -> None:
-    """Add ``trades`` to the ``riskalloc`` subcommands."""
+    """Add ``trades`` and ``explain`` to the ``riskalloc`` subcommands."""
     t = sub.add_parser("trades", help="orders from your holdings to the day's target weights")
     t.add_argument("--holdings", required=True, help="CSV: ticker,shares or ticker,weight")
     t.add_argument("--nav", type=_positive, default=None, help="NAV (default: holdings' value)")
@@ -86,3 +86,58 @@ def add_report_commands(sub: argparse._SubParsersAction) -> None:
         "--cost-bps", type=_non_negative, default=10.0, help="cost per unit turnover (bps)"
     )
     t.set_defaults(func=cmd_trades)
+    add_explain_command(sub)
+
+
+def explain_lines(shap_day: pd.DataFrame, top: int = 3) -> list[str]:
+    """Plain-words lines: each output's value, its reference value and its top drivers."""
+    from riskalloc.reports.shap_attributions import BASE_FEATURE
+
+    lines = []
+    keys = ["target", "ticker"]
+    order = shap_day.assign(_exp=shap_day["target"] != "exposure").sort_values(["_exp", "ticker"])
+    for (target, ticker), g in order.groupby(keys, sort=False):
+        base = g.loc[g["feature"] == BASE_FEATURE, "value"]
+        phi = g.loc[g["feature"] != BASE_FEATURE].set_index("feature")["value"]
+        ref = float(base.iloc[0]) if len(base) else float("nan")
+        value = ref + float(phi.sum())
+        name = "exposure" if target == "exposure" else f"{ticker} risk budget"
+        drivers = phi.reindex(phi.abs().sort_values(ascending=False).index).head(top)
+        words = ", ".join(
+            f"{f.split(':', 1)[-1]} {'raises' if v > 0 else 'lowers'} it by {abs(v):.4f}"
+            for f, v in drivers.items()
+        )
+        lines.append(f"{name}: {value:.4f} (reference {ref:.4f}); {words}")
+    return lines
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Top SHAP drivers of each asset's budget and of exposure on a published date."""
+    from riskalloc.warehouse import query_readonly
+
+    date = _iso_date(args.date, "--date")
+    sql = "SELECT * FROM shap_attributions WHERE date = ?"
+    params: list[object] = [date.date()] if date is not None else []
+    if date is None:
+        sql = (
+            "SELECT * FROM shap_attributions WHERE date = (SELECT max(date) FROM shap_attributions)"
+        )
+    rows = query_readonly(Path(args.db), sql, params)
+    if rows.empty:
+        day = date.date() if date is not None else "any date"
+        raise ConfigError(
+            f"no SHAP attributions stored for {day}; publish that day's target weights first"
+        )
+    day = pd.Timestamp(rows["date"].iloc[0]).date()
+    print(f"Why the allocation of {day} looks as it does (SHAP, top {args.top} drivers):")
+    for line in explain_lines(rows, args.top):
+        print("  " + line)
+    return 0
+
+
+def add_explain_command(sub: argparse._SubParsersAction) -> None:
+    """Add ``explain`` to the ``riskalloc`` subcommands."""
+    e = sub.add_parser("explain", help="top drivers of each budget and of exposure on a date")
+    e.add_argument("--date", default=None, help="YYYY-MM-DD (default: latest explained)")
+    e.add_argument("--top", type=int, default=3, help="drivers per output (default: 3)")
+    e.set_defaults(func=cmd_explain)
