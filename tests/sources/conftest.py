@@ -75,7 +75,8 @@ class FakeFred:
         )
 
     def fail(self, mode: str, times: int = 1) -> None:
-        """Answer the next ``times`` requests with '429', '500', 'hang' or 'echo_key' (400)."""
+        """Answer the next ``times`` requests with '429', '500', 'hang', 'echo_key' or
+        'echo_key_upper' (400)."""
         self.failures.extend([mode] * times)
 
     def _answer(self, path: str, query: dict[str, str]) -> tuple[int, bytes]:
@@ -90,6 +91,9 @@ class FakeFred:
             return int(mode), error_xml(int(mode), text)
         if mode == "echo_key":
             return 400, error_xml(400, f"Bad Request.  api_key {query.get('api_key')} rejected")
+        if mode == "echo_key_upper":  # an error page that shouts the key back
+            key = str(query.get("api_key")).upper()
+            return 400, error_xml(400, f"Bad Request.  API_KEY={key} is not registered")
         if path != "/fred/series/observations":
             return 404, error_xml(404, "Not Found")
         if query.get("api_key") != self.key:
