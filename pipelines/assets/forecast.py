@@ -19,6 +19,7 @@ from riskalloc.forecast.production import (
 )
 from riskalloc.forecast.registry import data_hash, load_model, registry_row, save_model
 from riskalloc.forecast.walkforward import MODELS, forecast_range
+from riskalloc.warehouse.catalog import table_columns, table_exists
 from riskalloc.warehouse.market import load_market_data
 from riskalloc.warehouse.reads import read_table
 from riskalloc.warehouse.store import upsert
@@ -164,7 +165,13 @@ def forecast_evaluation(
         df, source.universe().asset_classes(), periods, production=PRODUCTION.name
     )
     with warehouse.get_connection() as con:
-        upsert(wh, con, "forecast_eval", ev, replace=True)  # a pure function of the forecasts
+        # a pure function of the forecasts; a table from an older model set or from before the
+        # ``production`` column is rebuilt rather than refused (its columns follow the models)
+        stored = set(table_columns(con, "forecast_eval")) - {"ingested_at"}
+        if table_exists(con, "forecast_eval") and stored != set(ev.columns) - {"ingested_at"}:
+            context.log.warning("forecast_eval columns changed with the models; rebuilding it")
+            con.execute('DROP TABLE "forecast_eval"').fetchall()
+        upsert(wh, con, "forecast_eval", ev, replace=True)
     cols = ["model", "production", "period", "qlike", "rmse_log", "mz_r2"]
     head = ev.loc[ev["asset_class"] == "all", cols]
     return dg.MaterializeResult(
