@@ -1,9 +1,24 @@
-"""Next-21-day volatility forecasts: LSTM shared across assets vs EWMA, GARCH(1,1), HAR-RV."""
+"""Next-21-day volatility forecasts: the v1 LSTM, the v2 candidates and the production forecaster
+(chosen on 2009-2016 folds) vs EWMA, GARCH(1,1), HAR-RV."""
 
 from riskalloc.forecast.evaluate import diebold_mariano, evaluate_forecasts, mz_r2, qlike
 from riskalloc.forecast.lstm import LSTMConfig, TrainedLSTM, predict_lstm, train_lstm
 from riskalloc.forecast.panel import Panel, build_panel
+from riskalloc.forecast.production import (
+    PRODUCTION,
+    extend_production,
+    forecast_eval_frame,
+    production_forecasts,
+    save_production,
+    write_forecast_eval,
+)
 from riskalloc.forecast.registry import data_hash, load_model, registry_row, save_model
+from riskalloc.forecast.selection import (
+    CANDIDATES,
+    Candidate,
+    candidate_forecasts,
+    select_forecaster,
+)
 from riskalloc.forecast.targets import HORIZON, future_realised_vol
 from riskalloc.forecast.walkforward import (
     MODELS,
@@ -15,26 +30,36 @@ from riskalloc.forecast.walkforward import (
 )
 
 __all__ = [
+    "CANDIDATES",
     "HORIZON",
     "MODELS",
+    "PRODUCTION",
+    "Candidate",
     "Fold",
     "LSTMConfig",
     "Panel",
     "TrainedLSTM",
     "build_panel",
+    "candidate_forecasts",
     "data_hash",
     "diebold_mariano",
     "evaluate_forecasts",
+    "extend_production",
     "fold_plan",
+    "forecast_eval_frame",
     "forecast_latest",
     "forecast_range",
     "future_realised_vol",
     "load_model",
     "mz_r2",
     "predict_lstm",
+    "production_forecasts",
     "qlike",
     "registry_row",
     "save_model",
+    "save_production",
+    "select_forecaster",
     "train_lstm",
     "walk_forward_forecasts",
+    "write_forecast_eval",
 ]

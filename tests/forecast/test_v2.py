@@ -291,3 +291,17 @@ def test_nightly_extension_matches_the_walk_forward(small_md: MarketData, tmp_pa
     np.testing.assert_allclose(got["forecast_vol"], ref["forecast_vol"], rtol=1e-5)
     with pytest.raises(ModelError, match="is not"):
         extend_production(small_md, days[0], days[-1], tmp_path)  # PRODUCTION is another model
+
+
+def test_selection_at_the_real_cutoff_ignores_2017_on() -> None:
+    """With the default DEV_END (2016-12-31): data to mid-2017 or cut at the cutoff, same table."""
+    from riskalloc.forecast.selection import DEV_END
+
+    full = MarketData.sample().select(["SPY", "TLT", "GLD"])
+    idx = full.prices.index
+    md = replace(full, prices=full.prices.loc[(idx >= "2012-01-01") & (idx <= "2017-06-30")])
+    cands = (*SMALL[:3], SMALL[-1])
+    a, fc, _ = select_forecaster(md, cands, dev_start="2016-01-01")
+    b, _, _ = select_forecaster(md.until(DEV_END), cands, dev_start="2016-01-01")
+    pd.testing.assert_frame_equal(a, b)
+    assert fc["date"].max() <= pd.Timestamp(DEV_END) and a["chosen"].sum() == 1
