@@ -41,7 +41,7 @@ def production_forecasts(
     seed: int = 0,
     include: tuple[str, ...] = MODELS,
     lstm_config: LSTMConfig | None = None,
-    on_fold_model: object = None,
+    on_fold_model: Callable[[Fold, TrainedLSTM], None] | None = None,
     on_net_model: Callable[[str, Fold, TrainedLSTM], None] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Walk-forward rows of the production forecaster plus the built-ins in ``include``."""

@@ -171,7 +171,7 @@ def candidate_forecasts(
     seed: int = 0,
     include: tuple[str, ...] = (),
     lstm_config: LSTMConfig | None = None,
-    on_fold_model: object = None,
+    on_fold_model: Callable[[Fold, TrainedLSTM], None] | None = None,
     warmup_years: int = 1,
     horizon: int = HORIZON,
     on_net_model: Callable[[str, Fold, TrainedLSTM], None] | None = None,
@@ -219,7 +219,7 @@ def candidate_forecasts(
         seed=seed,
         models=builtins,
         lstm_config=lstm_config,
-        on_fold_model=on_fold_model,  # type: ignore[arg-type]
+        on_fold_model=on_fold_model,
         nets=nets,
         on_net_model=on_net,
     )
