@@ -330,7 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``riskalloc`` command."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the (heavy) subcommand modules import
+        print("riskalloc: interrupted; nothing written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     logging.basicConfig(  # library warnings (implausible values, repairs) reach stderr
         level=logging.INFO if args.verbose else logging.WARNING,
         format="riskalloc: %(levelname)s: %(message)s",

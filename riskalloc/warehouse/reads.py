@@ -57,31 +57,39 @@ def _open_readonly(db_path: Path) -> duckdb.DuckDBPyConnection:
 def _run_interruptible(
     con: duckdb.DuckDBPyConnection, sql: str, params: list[object], timeout: float | None
 ) -> pd.DataFrame:
-    """Run ``sql`` on a worker thread so Ctrl-C and the timeout can interrupt DuckDB."""
+    """Run ``sql`` on a worker thread so Ctrl-C and the timeout can interrupt DuckDB.
+
+    The main thread waits on an event (an interrupted ``Thread.join`` can return early
+    on Python < 3.12), calls ``con.interrupt()`` and waits for the worker to let go.
+    """
     box: dict[str, object] = {}
+    done = threading.Event()
 
     def work() -> None:
         try:
             box["df"] = con.execute(sql, params).df()
         except BaseException as exc:  # handed to the waiting thread
             box["exc"] = exc
+        finally:
+            done.set()
 
-    worker = threading.Thread(target=work, name="riskalloc-query", daemon=True)
+    def stop() -> None:
+        con.interrupt()
+        while not done.wait(0.05):
+            con.interrupt()
+
     deadline = None if timeout is None else time.monotonic() + timeout
-    worker.start()
+    threading.Thread(target=work, name="riskalloc-query", daemon=True).start()
     try:
-        while worker.is_alive():
-            worker.join(0.05)
-            if deadline is not None and time.monotonic() >= deadline and worker.is_alive():
-                con.interrupt()
-                worker.join()
+        while not done.wait(0.05):
+            if deadline is not None and time.monotonic() >= deadline:
+                stop()
                 raise WarehouseError(
                     f"query stopped after {timeout:g} s (the time limit; raise it with "
                     f"--timeout or {QUERY_TIMEOUT_ENV}, 0 = no limit)"
                 )
     except KeyboardInterrupt:
-        con.interrupt()
-        worker.join()
+        stop()
         raise
     exc = box.get("exc")
     if isinstance(exc, duckdb.Error):
