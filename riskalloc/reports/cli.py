@@ -89,6 +89,14 @@ def add_report_commands(sub: argparse._SubParsersAction) -> None:
     add_explain_command(sub)
 
 
+def _player(name: str) -> str:
+    """A player in words: ``macro:vixcls_level`` → ``vixcls_level (macro)``."""
+    kind, _, feat = name.partition(":")
+    if name == "asset:vol_forecast":
+        return "the vol forecasts"
+    return f"{feat} ({'macro' if kind == 'macro' else 'asset feature'})" if feat else name
+
+
 def explain_lines(shap_day: pd.DataFrame, top: int = 3) -> list[str]:
     """Plain-words lines: each output's value, its reference value and its top drivers."""
     from riskalloc.reports.shap_attributions import BASE_FEATURE
@@ -101,12 +109,15 @@ def explain_lines(shap_day: pd.DataFrame, top: int = 3) -> list[str]:
         phi = g.loc[g["feature"] != BASE_FEATURE].set_index("feature")["value"]
         ref = float(base.iloc[0]) if len(base) else float("nan")
         value = ref + float(phi.sum())
-        name = "exposure" if target == "exposure" else f"{ticker} risk budget"
+        what = "weight" if target == "weight" else "risk budget"
+        name = "exposure" if target == "exposure" else f"{ticker} {what}"
         drivers = phi.reindex(phi.abs().sort_values(ascending=False).index).head(top)
+        drivers = drivers.loc[drivers.abs() >= 5e-5]  # below the printed precision: no driver
         words = ", ".join(
-            f"{f.split(':', 1)[-1]} {'raises' if v > 0 else 'lowers'} it by {abs(v):.4f}"
+            f"{_player(f)} {'raises' if v > 0 else 'lowers'} it by {abs(v):.4f}"
             for f, v in drivers.items()
         )
+        words = words or "no input moves it (at its cap or floor)"
         lines.append(f"{name}: {value:.4f} (reference {ref:.4f}); {words}")
     return lines
 
