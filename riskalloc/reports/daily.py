@@ -76,17 +76,20 @@ def top_drivers(shap_day: pd.DataFrame | None, n: int = 5) -> pd.DataFrame:
     if shap_day is None or shap_day.empty:
         return pd.DataFrame(columns=cols)
     s = shap_day.loc[shap_day["feature"] != BASE_FEATURE]
+    s = s.loc[s["value"].abs() > 1e-9]  # players that do not move an output are no driver
     exp = s.loc[s["target"] == "exposure"].set_index("feature")["value"]
     exp = exp.reindex(exp.abs().sort_values(ascending=False).index).head(n)
-    bud = s.loc[s["target"] == "risk_budget"].assign(a=lambda d: d["value"].abs())
+    per_asset = "weight" if (s["target"] == "weight").any() else "risk_budget"
+    bud = s.loc[s["target"] == per_asset].assign(a=lambda d: d["value"].abs())
     bud = bud.groupby("feature")["a"].sum().sort_values(ascending=False).head(n)
     out = [("exposure", f, float(v)) for f, v in exp.items()]
-    out += [("risk budgets (sum |SHAP| over assets)", f, float(v)) for f, v in bud.items()]
+    label = "weights" if per_asset == "weight" else "risk budgets"
+    out += [(f"{label} (sum |SHAP| over assets)", f, float(v)) for f, v in bud.items()]
     return pd.DataFrame(out, columns=cols)
 
 
 def _pct(x: float) -> str:
-    return f"{x:.2%}"
+    return f"{x + 0.0:.2%}" if abs(x) >= 5e-5 else "0.00%"
 
 
 def render_daily_report(
@@ -115,7 +118,9 @@ def render_daily_report(
     prev = w.loc[w["date"] == prev_day] if prev_day is not None else today.iloc[0:0]
     cls_now = today.groupby("asset_class")["weight"].sum()
     cls_prev = prev.groupby("asset_class")["weight"].sum()
-    by_class = pd.DataFrame({"weight": cls_now, "at_last_rebalance": cls_prev}).fillna(0.0)
+    by_class = pd.DataFrame({"weight": cls_now, "at_last_rebalance": cls_prev})
+    if len(prev):  # no earlier rebalance: nothing to compare with (NaN, not zero)
+        by_class = by_class.fillna(0.0)
     by_class.loc["cash"] = [
         1.0 - float(today["weight"].sum()),
         1.0 - float(prev["weight"].sum()) if len(prev) else np.nan,
