@@ -96,7 +96,7 @@ class MarketData:
 
     def rf_daily(self) -> pd.Series:
         """Daily risk-free return, point in time (DTB3 in % a year / 252); zero when absent."""
-        if self.risk_free is None or self.risk_free not in set(self.macro["series_id"]):
+        if self.risk_free is None or not (self.macro["series_id"] == self.risk_free).any():
             return pd.Series(0.0, index=self.dates, name="rf")
         r = self.macro_asof(self.risk_free).ffill().fillna(0.0) / 100.0 / TRADING_DAYS
         return r.rename("rf")

@@ -10,6 +10,7 @@ target, moved by the regime and the indicators, sets the exposure (the rest is c
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -17,6 +18,7 @@ from torch import nn
 from riskalloc.allocate.attention import InducedSetAttention
 from riskalloc.allocate.covariance import factor_cov
 from riskalloc.allocate.risk_budgeting import solve_risk_budgeting
+from riskalloc.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,14 @@ class AllocatorConfig:
     adaptive_target: bool = True
     learn_budgets: bool = True
     use_macro: bool = True
+    # "heads": a floored softmax per regime head; "tilt": log b = log(1/n) + tilt, the tilt
+    # centred per date (the model starts from equal risk and must earn each deviation)
+    budget_mode: Literal["heads", "tilt"] = "heads"
+    fully_invested: bool = False  # exposure 1 (the vol overlay, if any, is applied outside)
+
+    def __post_init__(self) -> None:
+        if self.budget_mode not in ("heads", "tilt"):
+            raise ConfigError(f"budget_mode {self.budget_mode!r}: use 'heads' or 'tilt'")
 
     def to_dict(self) -> dict:
         """Plain dict for config.json."""
@@ -53,6 +63,7 @@ class Allocation:
     predicted_vol: torch.Tensor  # (B,) of the fully invested risk-budgeting portfolio
     regime_probs: torch.Tensor  # (B, K)
     rb_weights: torch.Tensor  # (B, n) fully invested risk-budgeting weights
+    tilt: torch.Tensor | None = None  # (B, n) log-budget tilt from equal risk (tilt mode)
 
 
 class RiskAllocator(nn.Module):
@@ -88,21 +99,25 @@ class RiskAllocator(nn.Module):
 
     def budgets(
         self, asset_x: torch.Tensor, macro: torch.Tensor, log_vol: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Risk budgets (B, n) and regime probabilities (B, K)."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Risk budgets (B, n), regime probabilities (B, K) and the tilt (tilt mode)."""
         probs = self.regime_probs(macro)
         n = asset_x.shape[1]
         if not self.cfg.learn_budgets:
             eq = torch.full(asset_x.shape[:2], 1.0 / n, dtype=asset_x.dtype, device=asset_x.device)
-            return eq, probs
+            return eq, probs, None
         z = self.encode(torch.cat([asset_x, log_vol.unsqueeze(-1)], -1))
         if self.macro_in is not None:
             z = z + self.macro_in(macro).unsqueeze(1)
         z = self.mix(z)
+        if self.cfg.budget_mode == "tilt":
+            tilt = torch.einsum("bnk,bk->bn", self.heads(z), probs)
+            tilt = tilt - tilt.mean(-1, keepdim=True)
+            return torch.softmax(tilt, dim=-1), probs, tilt  # softmax(log(1/n) + tilt)
         per_head = torch.softmax(self.heads(z), dim=1)  # (B, n, K): a simplex per head
         floor = self.cfg.budget_floor
         per_head = floor / n + (1 - floor) * per_head
-        return torch.einsum("bnk,bk->bn", per_head, probs), probs
+        return torch.einsum("bnk,bk->bn", per_head, probs), probs, None
 
     def forward(
         self,
@@ -114,7 +129,7 @@ class RiskAllocator(nn.Module):
     ) -> Allocation:
         """Weights for B dates: features (B,n,p), macro (B,q), annualised vols (B,n), factor
         loadings (B,n,k) and uniquenesses (B,n) of the correlation."""
-        b, probs = self.budgets(asset_x, macro, torch.log(vol).to(asset_x.dtype))
+        b, probs, tilt = self.budgets(asset_x, macro, torch.log(vol).to(asset_x.dtype))
         b = b.to(torch.float64)
         b = b / b.sum(-1, keepdim=True)  # exactly on the simplex in float64 (float32 is ~4e-8 off)
         cov = factor_cov(vol.to(torch.float64), loadings.to(torch.float64), uniq.to(torch.float64))
@@ -128,6 +143,8 @@ class RiskAllocator(nn.Module):
         else:
             target = torch.full_like(port_vol, 0.5 * (lo + hi))
         exposure = torch.clamp(target.to(port_vol.dtype) / port_vol, max=1.0)
+        if self.cfg.fully_invested:
+            exposure = torch.ones_like(port_vol)
         return Allocation(
             weights=w * exposure.unsqueeze(-1),
             budgets=b,
@@ -136,4 +153,5 @@ class RiskAllocator(nn.Module):
             predicted_vol=port_vol,
             regime_probs=probs,
             rb_weights=w,
+            tilt=tilt,
         )

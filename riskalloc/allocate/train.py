@@ -43,6 +43,7 @@ class TrainConfig:
     lam_var: float = 5.0
     lam_dd: float = 1.0
     lam_turnover: float = 0.05
+    lam_tilt: float = 0.0  # penalty on the mean squared budget tilt (tilt mode): pulls to ERC
     val_days: int = 252
     seed: int = 0
 
@@ -159,6 +160,8 @@ def block_loss(
     else:
         raise ModelError(f"unknown objective {cfg.objective!r}")
     loss = (-risk_adj + cfg.lam_dd * mdd + cfg.lam_turnover * turnover.mean(1)).mean()
+    if alloc.tilt is not None and cfg.lam_tilt > 0:
+        loss = loss + cfg.lam_tilt * alloc.tilt.float().pow(2).mean()
     return loss, {"mdd": float(mdd.detach().mean()), "turnover": float(turnover.detach().mean())}
 
 

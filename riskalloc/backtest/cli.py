@@ -1,9 +1,12 @@
-"""``riskalloc backtest``: walk-forward evaluation of the baselines on a user's own files.
+"""``riskalloc backtest``: walk-forward evaluation of riskalloc and the baselines on your files.
 
 Reads a wide (or long) price file and a FRED-style macro file with
 :class:`riskalloc.sources.files.FileSource`, runs each strategy out of sample over
 [--start, --end] and writes ``returns.csv``, ``weights.csv``, ``metrics.csv``, a report
-folder and ``backtest.duckdb`` into --out. Returns 0, or 2 with a clear message on bad input.
+folder, ``forecast_eval.csv`` and ``backtest.duckdb`` into --out, through the same runner
+and defaults as the ``backtest`` asset (weekly, 10 bps, yearly retrains); ``metrics.csv``
+carries the Ledoit-Wolf p-values against ERC and equal weight. Returns 0, or 2 with a clear
+message on bad input.
 """
 
 from __future__ import annotations
@@ -16,17 +19,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from riskalloc.backtest.baselines import BASELINES, make_baseline
-from riskalloc.backtest.engine import simulate
-from riskalloc.backtest.outputs import (
-    metrics_frame,
-    returns_frame,
-    weights_frame,
-    write_warehouse,
+from riskalloc.backtest.baselines import BASELINES
+from riskalloc.backtest.grid import StrategyFactory, baseline_factories, run_grid
+from riskalloc.backtest.headline import (
+    DEFAULT_COST_BPS,
+    DEFAULT_REBALANCE,
+    DEFAULT_RETRAIN,
+    add_significance,
+    designed_factories,
+    riskalloc_factories,
 )
+from riskalloc.backtest.outputs import write_warehouse
 from riskalloc.backtest.report import write_report
 from riskalloc.backtest.schedule import REBALANCES, RETRAINS
-from riskalloc.backtest.walkforward import run_walk_forward
 from riskalloc.config import Asset, Series, Universe, load_universe
 from riskalloc.errors import ConfigError, DataError, RiskallocError
 from riskalloc.market import MarketData
@@ -43,6 +48,7 @@ DEFAULT_STRATEGIES: tuple[str, ...] = (
     "dl_lstm",
     "riskalloc",
 )
+RISKALLOC_STRATEGIES: tuple[str, ...] = ("riskalloc", "riskalloc_v1")
 ROLE_ARGS = {  # CLI option -> series role
     "vix": "volatility_expectation",
     "credit": "credit_spread",
@@ -62,7 +68,12 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--end", required=True, help="last out-of-sample date")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--universe", default=None, help="universe YAML giving classes and roles")
-    p.add_argument("--cash", default=None, help="cash ticker, if any")
+    p.add_argument(
+        "--cash",
+        default=None,
+        help="cash ticker (earns the risk-free rate, never a risky asset); 'none' for no cash. "
+        "Default: the universe file's, or the bundled universe's when its cash ticker is a column",
+    )
     p.add_argument("--vix", default=None, help="series id of the volatility expectation")
     p.add_argument("--credit", default=None, help="comma-separated credit-spread series ids")
     p.add_argument("--slope", default=None, help="comma-separated curve-slope series ids")
@@ -73,9 +84,14 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=None,
         help=f"names (space/comma separated; default: {','.join(DEFAULT_STRATEGIES)})",
     )
-    p.add_argument("--cost-bps", type=float, default=10.0)
-    p.add_argument("--rebalance", default="monthly", choices=list(REBALANCES))
-    p.add_argument("--retrain", default="yearly", choices=list(RETRAINS))
+    p.add_argument("--cost-bps", type=float, default=DEFAULT_COST_BPS)
+    p.add_argument("--rebalance", default=DEFAULT_REBALANCE, choices=list(REBALANCES))
+    p.add_argument("--retrain", default=DEFAULT_RETRAIN, choices=list(RETRAINS))
+    p.add_argument(
+        "--design",
+        default=None,
+        help="allocator design JSON for riskalloc (default: the committed selected design)",
+    )
     p.add_argument("--seed", type=int, default=0)
     return p
 
@@ -107,7 +123,7 @@ def _universe(args: argparse.Namespace, tickers: list[str], series: list[str]) -
         keep = [Asset(t, classes.get(t, "equity")) for t in tickers]
     if not keep:
         raise DataError(f"no ticker of {args.prices} is in the universe {ref.name!r}")
-    cash = args.cash if args.cash is not None else (base.cash if base else None)
+    cash = _cash(args.cash, base, bundled, [a.ticker for a in keep])
     if cash is not None and cash not in [a.ticker for a in keep]:
         raise DataError(f"cash ticker {cash!r} is not a column of {args.prices}")
     rf = [s for s, r in roles.items() if r == "risk_free_rate"]
@@ -120,6 +136,25 @@ def _universe(args: argparse.Namespace, tickers: list[str], series: list[str]) -
         risk_free_rate=rf[0] if rf else None,
         equity_proxy=proxy,
     )
+
+
+def _cash(
+    given: str | None, base: Universe | None, bundled: Universe, tickers: list[str]
+) -> str | None:
+    """--cash, else the universe file's cash, else the bundled universe's cash ticker when
+    it is a column (so BIL is never silently treated as a risky asset); warns otherwise."""
+    if given is not None:
+        return None if given.strip().lower() == "none" else given
+    if base is not None:
+        return base.cash
+    if bundled.cash in tickers:
+        log.info("cash: %s (from the bundled universe)", bundled.cash)
+        return bundled.cash
+    log.warning(
+        "no cash ticker given: every column is a risky asset and the uninvested part earns the "
+        "risk-free rate; pass --cash TICKER if one column is a money-market or T-bill fund"
+    )
+    return None
 
 
 def _vol_forecasts(md: MarketData, start: pd.Timestamp, seed: int) -> pd.DataFrame:
@@ -142,23 +177,35 @@ def _vol_forecasts(md: MarketData, start: pd.Timestamp, seed: int) -> pd.DataFra
     return forecast_wide(fc)
 
 
-def _strategy(
-    name: str, seed: int, md: MarketData | None = None, start: pd.Timestamp | None = None
-) -> object | None:
-    if name != "riskalloc":
-        return make_baseline(name, "variance", seed)
-    from riskalloc.backtest.headline import riskalloc_factories
+def _factories(
+    names: list[str],
+    md: MarketData,
+    start: pd.Timestamp,
+    seed: int,
+    design_path: str | None = None,
+) -> dict[str, StrategyFactory]:
+    """Factories of the named strategies, in the order given, from the shared runner."""
+    from riskalloc.allocate.design import load_design
 
-    vol = _vol_forecasts(md, start, seed)
-    return riskalloc_factories(md, vol, ["riskalloc"])["riskalloc"]("variance", seed)
+    out: dict[str, StrategyFactory] = {}
+    for name in names:
+        if name == "riskalloc":
+            out |= designed_factories(md, {"riskalloc": load_design(design_path)})
+        elif name == "riskalloc_v1":
+            vol = _vol_forecasts(md, start, seed)
+            out |= riskalloc_factories(md, vol, ["riskalloc_v1"])
+        else:
+            out |= baseline_factories([name])
+    return out
 
 
 def _names(args: argparse.Namespace) -> list[str]:
     raw = getattr(args, "strategies", None) or list(DEFAULT_STRATEGIES)
     names = [n for item in raw for n in _ids(item)]
-    unknown = sorted(set(names) - set(BASELINES) - {"riskalloc"})
+    known = [*BASELINES, *RISKALLOC_STRATEGIES]
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        raise ConfigError(f"unknown strategies {unknown}; use {[*BASELINES, 'riskalloc']}")
+        raise ConfigError(f"unknown strategies {unknown}; use {known}")
     return names
 
 
@@ -191,20 +238,20 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
     from riskalloc.forecast.production import write_forecast_eval  # forecasts vs baselines
 
     write_forecast_eval(md, start, end, out, seed)
-    rets, wts, mets, wide = [], [], [], {}
-    for name in names:
-        strat = _strategy(name, seed, md, start)
-        retrain = getattr(args, "retrain", "yearly")
-        w = run_walk_forward(strat, md, start, end, retrain, reb)
-        res = simulate(w, md, args.cost_bps, start, end)
-        label = getattr(strat, "name", name)
-        rm = "variance" if "variance" in getattr(strat, "risk_measures", ()) else "none"
-        rets.append(returns_frame(res, label, reb, seed))
-        wts.append(weights_frame(res, label, reb, seed))
-        mets.append(metrics_frame(res, label, reb, seed, rm))
-        wide[label] = res.returns
-    returns, weights = pd.concat(rets, ignore_index=True), pd.concat(wts, ignore_index=True)
-    metrics = pd.concat(mets, ignore_index=True)
+    grid = run_grid(
+        _factories(names, md, start, seed, getattr(args, "design", None)),
+        md,
+        start,
+        end,
+        costs=(args.cost_bps,),
+        rebalances=(reb,),
+        risk_measures=("variance",),
+        seeds=(seed,),
+        retrain=getattr(args, "retrain", DEFAULT_RETRAIN),
+    )
+    returns, weights = grid.returns, grid.weights
+    metrics = add_significance(grid)
+    wide = {k[0]: r.returns for k, r in grid.results.items()}
     returns.to_csv(out / "returns.csv", index=False)
     weights.to_csv(out / "weights.csv", index=False)
     metrics.to_csv(out / "metrics.csv", index=False)

@@ -1,7 +1,14 @@
 """The headline evaluation: riskalloc (and its ablations) against every baseline, one engine.
 
 Used by the Dagster ``backtest`` asset, the ``riskalloc backtest`` CLI and the robustness grid
-script, so all three measure exactly the same thing.
+script, so all three measure exactly the same thing with the same defaults
+(:data:`DEFAULT_REBALANCE`, :data:`DEFAULT_COST_BPS`, :data:`DEFAULT_RETRAIN`).
+
+``riskalloc`` is the production allocator: the design committed in
+``riskalloc/allocate/selected_design.json`` (chosen on 2009-2016 by
+:mod:`riskalloc.backtest.selection`). Its ablations switch one part of that design off;
+``riskalloc_v1`` is the first allocator (learned budget heads, absolute vol target) and
+``uysal_e2e`` that model without macro state.
 """
 
 from __future__ import annotations
@@ -9,17 +16,74 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 
 from riskalloc.allocate.dataset import AllocatorData, build_allocator_data
+from riskalloc.allocate.design import AllocatorDesign, load_design, load_selection_record
+from riskalloc.allocate.designed import DesignedStrategy
 from riskalloc.allocate.strategy import ABLATIONS, RiskallocStrategy
 from riskalloc.allocate.train import TrainConfig, TrainedAllocator
 from riskalloc.backtest.grid import GridResult, StrategyFactory, baseline_factories, run_grid
-from riskalloc.backtest.metrics import drawdown_reduction, equity_exposure, exposure_cut
+from riskalloc.backtest.metrics import (
+    drawdown_reduction,
+    equity_exposure,
+    exposure_cut,
+    periods,
+)
+from riskalloc.backtest.significance import deflated_sharpe_ratio, sharpe_difference_test
+from riskalloc.errors import DataError
 from riskalloc.market import MarketData
 
 BASELINES = ("equal_weight", "inverse_vol", "erc", "min_variance", "hrp", "dl_lstm")
+DEFAULT_REBALANCE = "weekly"
+DEFAULT_COST_BPS = 10.0
+DEFAULT_RETRAIN = "yearly"
+V1_VARIANTS = {"riskalloc_v1": "riskalloc", "uysal_e2e": "uysal_e2e"}  # label -> v1 ablation
+SIGNIFICANCE_AGAINST = ("erc", "equal_weight")
 OnFit = Callable[[str, int, TrainedAllocator, AllocatorData], None]
+
+
+def design_ablations(design: AllocatorDesign) -> dict[str, AllocatorDesign]:
+    """The production design and, for each part it uses, the design with that part off."""
+    out = {"riskalloc": design}
+    if design.trend_floor < 1.0:
+        out["riskalloc_no_trend"] = replace(design, trend_floor=1.0)
+    if design.vol_target is not None:
+        out["riskalloc_no_target"] = replace(design, vol_target=None)
+    if design.rebalance_speed < 1.0:
+        out["riskalloc_full_rebalance"] = replace(design, rebalance_speed=1.0)
+    if design.budgets != "equal":
+        out["riskalloc_equal_budgets"] = replace(design, budgets="equal", ensemble=1)
+    return out
+
+
+def designed_factories(
+    md: MarketData,
+    designs: dict[str, AllocatorDesign],
+    train_cfg: TrainConfig | None = None,
+    data: AllocatorData | None = None,
+) -> dict[str, StrategyFactory]:
+    """Factories (risk_measure, seed) -> fresh :class:`DesignedStrategy` per named design."""
+    learned = any(d.learned for d in designs.values())
+    pre = data if data is not None or not learned else build_allocator_data(md)
+    base = train_cfg or TrainConfig()
+    cache: dict = {}
+
+    def make(name: str, design: AllocatorDesign) -> StrategyFactory:
+        def factory(rm: str, seed: int) -> DesignedStrategy:
+            return DesignedStrategy(
+                design=design,
+                name=name,
+                seed=seed,
+                train_cfg=replace(base, seed=seed),
+                precomputed=pre,
+                cache=cache,
+            )
+
+        return factory
+
+    return {n: make(n, d) for n, d in designs.items()}
 
 
 @dataclass
@@ -39,7 +103,8 @@ def riskalloc_factories(
     on_fit: OnFit | None = None,
     data: AllocatorData | None = None,
 ) -> dict[str, StrategyFactory]:
-    """Factories (risk_measure, seed) -> fresh RiskallocStrategy for each named variant."""
+    """Factories (risk_measure, seed) -> fresh v1 :class:`RiskallocStrategy` per variant
+    (``names`` are keys of :data:`V1_VARIANTS` or of the v1 ``ABLATIONS``)."""
     pre = data if data is not None else build_allocator_data(md, vol_forecast)
     base = train_cfg or TrainConfig()
     cache: dict = {}  # rebalance frequencies and costs reuse each fold's model
@@ -55,6 +120,7 @@ def riskalloc_factories(
             objective = "starr" if rm == "cvar" else base.objective
             return RiskallocStrategy(
                 name=name,
+                switches=ABLATIONS[V1_VARIANTS.get(name, name)],
                 vol_forecast=vol_forecast,
                 train_cfg=replace(base, seed=seed, objective=objective),
                 precomputed=pre,
@@ -72,21 +138,31 @@ def run_headline(
     vol_forecast: pd.DataFrame | None,
     start: str = "2017-01-01",
     end: str = "2022-12-31",
-    costs: Iterable[float] = (10.0,),
-    rebalances: Iterable[str] = ("weekly",),
+    costs: Iterable[float] = (DEFAULT_COST_BPS,),
+    rebalances: Iterable[str] = (DEFAULT_REBALANCE,),
     seeds: Iterable[int] = (0,),
     risk_measures: Iterable[str] = ("variance",),
     ablations: bool = True,
     baselines: Iterable[str] = BASELINES,
     train_cfg: TrainConfig | None = None,
     on_fit: OnFit | None = None,
+    design: AllocatorDesign | None = None,
+    v1: bool | None = None,
+    retrain: str = DEFAULT_RETRAIN,
+    n_trials: int | None = None,
 ) -> Headline:
-    """Walk-forward every strategy over [start, end] and summarise the stress periods."""
-    names = list(ABLATIONS) if ablations else ["riskalloc"]
-    factories = {
-        **riskalloc_factories(md, vol_forecast, names, train_cfg, on_fit),
-        **baseline_factories(list(baselines)),
-    }
+    """Walk-forward every strategy over [start, end], test each Sharpe ratio against ERC and
+    equal weight, and summarise the stress periods.
+
+    ``design`` defaults to the committed production design; ``v1`` (default: with the
+    ablations) adds the first allocator, which needs ``vol_forecast``.
+    """
+    design = design or load_design()
+    designs = design_ablations(design) if ablations else {"riskalloc": design}
+    factories: dict[str, StrategyFactory] = designed_factories(md, designs, train_cfg)
+    if (ablations if v1 is None else v1) and vol_forecast is not None:
+        factories |= riskalloc_factories(md, vol_forecast, list(V1_VARIANTS), train_cfg, on_fit)
+    factories |= baseline_factories(list(baselines))
     grid = run_grid(
         factories,
         md,
@@ -96,8 +172,48 @@ def run_headline(
         rebalances=rebalances,
         risk_measures=risk_measures,
         seeds=seeds,
+        retrain=retrain,
     )
+    grid.metrics = add_significance(grid, n_trials=n_trials)
     return Headline(grid, *stress_summary(grid, md))
+
+
+def add_significance(grid: GridResult, n_trials: int | None = None) -> pd.DataFrame:
+    """``grid.metrics`` with, per row, the Ledoit-Wolf p-value of its Sharpe ratio against ERC
+    and equal weight on the same days and settings (``p_sharpe_vs_erc``,
+    ``p_sharpe_vs_equal_weight``), and for ``riskalloc`` the deflated Sharpe ratio for the
+    ``n_trials`` candidates of the selection (``deflated_sharpe``)."""
+    m = grid.metrics.copy()
+    cols = [f"p_sharpe_vs_{b}" for b in SIGNIFICANCE_AGAINST]
+    for c in [*cols, "deflated_sharpe"]:
+        m[c] = np.nan
+    excess = {k: r.returns - r.rf for k, r in grid.results.items()}
+    record = load_selection_record()
+    n_trials = int(record.get("n_trials", 1)) if n_trials is None else n_trials
+    trial_var = record.get("trial_sharpe_var")
+    for i, row in m.iterrows():
+        key = (row["strategy"], float(row["cost_bps"]), row["rebalance"], int(row["seed"]))
+        if key not in excess:
+            continue
+        ours = excess[key]
+        span = periods(ours.index).get(row["period"])
+        if span is None:
+            continue
+        ours = ours.loc[span[0] : span[1]]
+        for base, col in zip(SIGNIFICANCE_AGAINST, cols, strict=True):
+            other = next(
+                (excess[k] for k in [(base, *key[1:]), (base, *key[1:3], 0)] if k in excess),
+                None,
+            )
+            if other is None or row["strategy"] == base:
+                continue
+            try:
+                m.at[i, col] = sharpe_difference_test(ours, other)["p_value"]
+            except DataError:
+                continue
+        if row["strategy"] == "riskalloc" and len(ours) >= 30:
+            m.at[i, "deflated_sharpe"] = deflated_sharpe_ratio(ours, n_trials, trial_var)["dsr"]
+    return m
 
 
 def stress_summary(grid: GridResult, md: MarketData) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -198,3 +198,13 @@ def name_published_regimes(
     if weights.empty:
         return weights
     return name_target_regimes(weights, data, reference_for_naming(md, regimes), models_dir)
+
+
+def reference_regime_labels(dates: pd.DatetimeIndex, reference: pd.DataFrame) -> pd.Series:
+    """The most likely reference state on each date (the last filtered one known by then):
+    the regime of a design without a regime module of its own."""
+    ref = reference.sort_index()
+    pos = ref.index.searchsorted(pd.DatetimeIndex(dates), side="right") - 1
+    labels = ref.idxmax(axis=1).to_numpy()
+    out = np.where(pos >= 0, labels[np.clip(pos, 0, None)], "unknown")
+    return pd.Series(out, index=pd.DatetimeIndex(dates), name="regime")

@@ -120,6 +120,12 @@ TABLES: dict[str, TableSpec] = {
             doc="Backtest metrics per strategy, period and setting.",
         ),
         TableSpec(
+            "model_selection",
+            ("candidate", "dev_start", "dev_end"),
+            partition_by_year=None,
+            doc="Allocator model selection on the development folds: every candidate tried.",
+        ),
+        TableSpec(
             "stress_drawdowns",
             ("strategy", "period", "cost_bps", "rebalance", "seed"),
             partition_by_year=None,

@@ -115,3 +115,27 @@ def test_cli_missing_file_and_bad_dates(files, tmp_path, capsys) -> None:
     assert run_backtest_cli(argv) == 2
     assert "before --end" in capsys.readouterr().err
     assert run_backtest_cli(["--prices", "x.csv"]) == 2  # argparse usage error
+
+
+def test_cli_uses_the_bundled_cash_ticker_and_reports_significance(files, tmp_path, capsys):
+    """Without --cash, BIL (the bundled universe's cash) is cash, never a risky asset."""
+    out = tmp_path / "out"
+    code = run_backtest_cli(_argv(files, out, "--strategies", "erc,riskalloc"))
+    assert code == 0, capsys.readouterr().err
+    weights = pd.read_csv(out / "weights.csv")
+    assert "BIL" not in set(weights["ticker"])
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert metrics["rebalance"].eq("weekly").all()  # the shared runner's default
+    head = metrics.loc[metrics["period"] == "2016-2017"].set_index("strategy")
+    assert head.loc["erc", "ann_vol"] > 0.02  # with BIL as a risky asset ERC's vol was ~1 %
+    p = head.loc["riskalloc", "p_sharpe_vs_erc"]
+    assert 0.0 <= p <= 1.0
+    assert pd.isna(head.loc["erc", "p_sharpe_vs_erc"])
+    assert 0.0 <= head.loc["riskalloc", "deflated_sharpe"] <= 1.0
+
+
+def test_cli_cash_none_makes_every_column_risky(files, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = run_backtest_cli(_argv(files, out, "--cash", "none", "--strategies", "erc"))
+    assert code == 0, capsys.readouterr().err
+    assert "BIL" in set(pd.read_csv(out / "weights.csv")["ticker"])

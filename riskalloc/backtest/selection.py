@@ -1,0 +1,291 @@
+"""The model-development protocol, in code: choose the allocator design on 2009-2016 only.
+
+- **Data**: the market is cut at ``dev_end`` (2016-12-31) *before* anything else runs, so no
+  candidate can read a later date (``tests/backtest/test_selection.py`` proves it: truncating
+  the data there gives the same choice).
+- **Folds**: yearly walk-forward over the development years. Learned parts are retrained at
+  each fold start on data before it; each year's net-of-cost Sharpe is one fold score.
+- **Search space**: :func:`search_space`, a declared grid of designs from the literature
+  (risk parity, class budgets, a regularised learned tilt, time-series momentum, a volatility
+  target relative to the universe, partial rebalancing). Learned designs run on ≥ 3 seeds;
+  rule-based ones are seed-invariant and run once.
+- **Score**: mean fold Sharpe − ``penalty`` · (standard error across folds + std across
+  seeds). Candidates turning over more than ``max_turnover_ratio`` × ERC's are ineligible.
+- **Units of work**: each (design, seed) is independent (:func:`evaluate_candidate`), so the
+  selection runs on a process pool, and the scale-out issue can make them partitions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from riskalloc.allocate.design import AllocatorDesign
+from riskalloc.allocate.designed import DesignedStrategy
+from riskalloc.backtest.baselines import make_baseline
+from riskalloc.backtest.engine import simulate
+from riskalloc.backtest.metrics import compute_metrics
+from riskalloc.backtest.walkforward import run_walk_forward
+from riskalloc.errors import ConfigError
+from riskalloc.market import MarketData
+
+log = logging.getLogger(__name__)
+
+DEV_START = "2009-01-01"
+DEV_END = "2016-12-31"
+REFERENCES: tuple[str, ...] = ("erc", "inverse_vol", "equal_weight")
+SELECTION_COLUMNS: tuple[str, ...] = (
+    "candidate",
+    "seed",
+    "fold",
+    "sharpe",
+    "ann_return",
+    "ann_vol",
+    "max_drawdown",
+    "turnover",
+    "avg_exposure",
+)
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """How candidates are compared (the protocol's own settings, fixed before any run)."""
+
+    dev_start: str = DEV_START
+    dev_end: str = DEV_END
+    cost_bps: float = 10.0
+    rebalance: str = "weekly"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    penalty: float = 1.0
+    max_turnover_ratio: float = 2.0
+    epochs: int = 20
+
+    def __post_init__(self) -> None:
+        if pd.Timestamp(self.dev_end) > pd.Timestamp(DEV_END):
+            raise ConfigError(
+                f"dev_end {self.dev_end} is after {DEV_END}: 2017 onwards is the final exam"
+            )
+        if len(self.seeds) < 1:
+            raise ConfigError("the selection needs at least one seed")
+
+
+def search_space() -> list[AllocatorDesign]:
+    """The declared candidates (every one is run and reported, whatever its result)."""
+    rule_based = [
+        AllocatorDesign(
+            budgets=budgets,
+            vol_source=vol,
+            trend_floor=trend,
+            vol_target=target,
+            rebalance_speed=speed,
+        )
+        for budgets in ("equal", "class_equal")
+        for vol in ("sample", "blend")
+        for trend in (1.0, 0.5, 0.0)
+        for target in (None, 1.0)
+        for speed in (1.0, 0.5)
+    ]
+    learned = [
+        AllocatorDesign(
+            budgets="learned_tilt",
+            tilt_penalty=pen,
+            vol_source="blend",
+            trend_floor=trend,
+            vol_target=1.0,
+            rebalance_speed=0.5,
+        )
+        for pen in (1.0, 10.0)
+        for trend in (1.0, 0.5)
+    ]
+    ensemble = [
+        AllocatorDesign(
+            budgets="learned_tilt",
+            tilt_penalty=1.0,
+            vol_source="blend",
+            trend_floor=0.5,
+            vol_target=1.0,
+            rebalance_speed=0.5,
+            ensemble=3,
+        )
+    ]
+    return rule_based + learned + ensemble
+
+
+def fold_metrics(
+    returns: pd.Series, rf: pd.Series, turnover: pd.Series, exposure: pd.Series
+) -> pd.DataFrame:
+    """One row of metrics per calendar year of a daily result (a fold)."""
+    rows = []
+    for year, idx in returns.groupby(returns.index.year).groups.items():
+        m = compute_metrics(returns.loc[idx], rf.loc[idx], turnover.loc[idx], exposure.loc[idx])
+        rows.append({"fold": int(year), **{k: m[k] for k in SELECTION_COLUMNS[3:]}})
+    return pd.DataFrame(rows)
+
+
+def _simulated(strategy: object, md: MarketData, cfg: SelectionConfig) -> pd.DataFrame:
+    w = run_walk_forward(strategy, md, cfg.dev_start, cfg.dev_end, "yearly", cfg.rebalance)
+    res = simulate(w, md, cfg.cost_bps, cfg.dev_start, cfg.dev_end)
+    return fold_metrics(res.returns, res.rf, res.turnover, res.exposure)
+
+
+def evaluate_candidate(
+    md: MarketData, design: AllocatorDesign, seed: int, cfg: SelectionConfig
+) -> pd.DataFrame:
+    """Fold rows of one (design, seed): the independent unit of work of the selection."""
+    from riskalloc.allocate.dataset import build_allocator_data
+    from riskalloc.allocate.train import TrainConfig
+
+    md = md.until(cfg.dev_end)  # the guarantee: nothing after the development years
+    strat = DesignedStrategy(
+        design=design,
+        seed=seed,
+        train_cfg=TrainConfig(epochs=cfg.epochs, seed=seed),
+        precomputed=build_allocator_data(md) if design.learned else None,
+    )
+    rows = _simulated(strat, md, cfg)
+    return rows.assign(candidate=design.key, seed=seed).loc[:, list(SELECTION_COLUMNS)]
+
+
+def evaluate_reference(md: MarketData, name: str, cfg: SelectionConfig) -> pd.DataFrame:
+    """Fold rows of a baseline on the same folds (for eligibility and the report)."""
+    rows = _simulated(make_baseline(name), md.until(cfg.dev_end), cfg)
+    return rows.assign(candidate=name, seed=0).loc[:, list(SELECTION_COLUMNS)]
+
+
+_WORKER_MD: MarketData | None = None
+
+
+def _init_worker(md: MarketData) -> None:
+    global _WORKER_MD
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    _WORKER_MD = md
+
+
+def _work(job: tuple[AllocatorDesign, int, SelectionConfig]) -> pd.DataFrame:
+    design, seed, cfg = job
+    assert _WORKER_MD is not None
+    return evaluate_candidate(_WORKER_MD, design, seed, cfg)
+
+
+@dataclass
+class SelectionResult:
+    """Every fold row, the per-candidate summary (sorted by score) and the chosen design."""
+
+    rows: pd.DataFrame
+    summary: pd.DataFrame
+    references: pd.DataFrame
+    chosen: AllocatorDesign
+    config: SelectionConfig
+    designs: dict[str, AllocatorDesign] = field(default_factory=dict)
+
+    @property
+    def n_trials(self) -> int:
+        """Candidates tried (for the deflated Sharpe ratio)."""
+        return int(self.summary["candidate"].nunique())
+
+
+def summarise(rows: pd.DataFrame, references: pd.DataFrame, cfg: SelectionConfig) -> pd.DataFrame:
+    """Per candidate: mean/std of fold Sharpe, seed spread, turnover, drawdown, the score and
+    eligibility (turnover ≤ ``max_turnover_ratio`` × ERC's on the same folds)."""
+    erc_turnover = float(references.loc[references["candidate"] == "erc", "turnover"].mean())
+    out = []
+    for cand, g in rows.groupby("candidate", sort=False):
+        per_fold = g.groupby("fold")["sharpe"].mean()
+        per_seed = g.groupby("seed")["sharpe"].mean()
+        seed_std = float(per_seed.std(ddof=1)) if len(per_seed) > 1 else 0.0
+        fold_se = float(per_fold.std(ddof=1) / np.sqrt(len(per_fold)))
+        mean = float(per_fold.mean())
+        turnover = float(g["turnover"].mean())
+        out.append(
+            {
+                "candidate": cand,
+                "n_seeds": int(g["seed"].nunique()),
+                "n_folds": int(g["fold"].nunique()),
+                "mean_sharpe": mean,
+                "fold_std": float(per_fold.std(ddof=1)),
+                "seed_std": seed_std,
+                "score": mean - cfg.penalty * (fold_se + seed_std),
+                "turnover": turnover,
+                "max_drawdown": float(g["max_drawdown"].max()),
+                "ann_vol": float(g["ann_vol"].mean()),
+                "avg_exposure": float(g["avg_exposure"].mean()),
+                "eligible": bool(turnover <= cfg.max_turnover_ratio * erc_turnover),
+            }
+        )
+    df = pd.DataFrame(out).sort_values(["eligible", "score"], ascending=[False, False])
+    return df.reset_index(drop=True)
+
+
+def run_selection(
+    md: MarketData,
+    designs: Sequence[AllocatorDesign] | None = None,
+    cfg: SelectionConfig | None = None,
+    n_jobs: int = 1,
+) -> SelectionResult:
+    """Evaluate every (design, seed) on the development folds and choose the best eligible."""
+    cfg = cfg or SelectionConfig()
+    md = md.until(cfg.dev_end)
+    designs = list(designs or search_space())
+    by_key = {d.key: d for d in designs}
+    if len(by_key) != len(designs):
+        raise ConfigError("two candidates of the search space have the same key")
+    jobs = [(d, s, cfg) for d in designs for s in (cfg.seeds if d.learned else cfg.seeds[:1])]
+    log.info("selection: %d candidates, %d units of work", len(designs), len(jobs))
+    if n_jobs > 1:
+        with ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(md,)) as pool:
+            frames = list(pool.map(_work, jobs))
+    else:
+        frames = [evaluate_candidate(md, d, s, c) for d, s, c in jobs]
+    rows = pd.concat(frames, ignore_index=True)
+    refs = pd.concat([evaluate_reference(md, n, cfg) for n in REFERENCES], ignore_index=True)
+    summary = summarise(rows, refs, cfg)
+    eligible = summary.loc[summary["eligible"]]
+    best = (eligible if len(eligible) else summary).iloc[0]["candidate"]
+    return SelectionResult(rows, summary, refs, by_key[best], cfg, by_key)
+
+
+def selection_table(result: SelectionResult) -> pd.DataFrame:
+    """Rows of the ``model_selection`` table: every candidate's summary and its design."""
+    s = result.summary.copy()
+    s["design"] = [json.dumps(result.designs[c].to_dict()) for c in s["candidate"]]
+    s["chosen"] = s["candidate"].eq(result.chosen.key)
+    s["dev_start"], s["dev_end"] = result.config.dev_start, result.config.dev_end
+    return s
+
+
+def write_selected(result: SelectionResult, path: str | Path) -> Path:
+    """The committed choice that the out-of-sample run and production read."""
+    best = result.summary.loc[result.summary["candidate"] == result.chosen.key].iloc[0]
+    doc = {
+        "design": result.chosen.to_dict(),
+        "candidate": result.chosen.key,
+        "selection": asdict(result.config),
+        "n_trials": result.n_trials,
+        # variance across candidates of the per-day Sharpe (for the deflated Sharpe ratio)
+        "trial_sharpe_var": float((result.summary["mean_sharpe"] / np.sqrt(252)).var(ddof=1)),
+        "dev_score": round(float(best["score"]), 6),
+        "dev_mean_sharpe": round(float(best["mean_sharpe"]), 6),
+        "dev_turnover": round(float(best["turnover"]), 6),
+    }
+    path = Path(path)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def seeds_for(design: AllocatorDesign, seeds: Iterable[int]) -> list[int]:
+    """The seeds a design actually needs (one for a rule-based design)."""
+    seeds = list(seeds)
+    return seeds if design.learned else seeds[:1]

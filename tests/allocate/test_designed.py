@@ -1,0 +1,171 @@
+"""Allocator v2: the design, its pure overlays and the walk-forward strategy."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from riskalloc.allocate.design import AllocatorDesign, load_design
+from riskalloc.allocate.designed import DesignedStrategy, week_ends
+from riskalloc.allocate.overlays import (
+    class_budgets,
+    ewma_variance,
+    relative_exposure,
+    risk_budget_weights,
+    trend_multipliers,
+    window_covariance,
+)
+from riskalloc.backtest.baselines import EqualRiskContribution
+from riskalloc.errors import ConfigError
+
+TICKERS = ["SPY", "EFA", "TLT", "IEF", "LQD", "GLD", "DBC", "VNQ", "BIL"]
+DATES = pd.DatetimeIndex(["2013-06-28", "2015-08-31", "2016-02-12"])
+
+
+@pytest.fixture(scope="module")
+def md(sample_md):
+    return sample_md.select(TICKERS).until("2016-12-31")
+
+
+def test_equal_design_is_exactly_erc(md):
+    """Equal budgets, sample covariance and no overlays: the same weights as the ERC baseline."""
+    ours = DesignedStrategy(AllocatorDesign())
+    ours.fit(md)
+    erc = EqualRiskContribution()
+    np.testing.assert_allclose(
+        ours.weights(md, DATES).to_numpy(), erc.weights(md, DATES).to_numpy(), atol=1e-10
+    )
+
+
+def test_class_budgets_give_each_class_equal_risk(md):
+    b = class_budgets(["equity", "equity", "bond", "bond", "bond", "gold"])
+    np.testing.assert_allclose(b.sum(), 1.0)
+    np.testing.assert_allclose([b[:2].sum(), b[2:5].sum(), b[5:].sum()], [1 / 3] * 3)
+    np.testing.assert_allclose(class_budgets(["equity"] * 4), 0.25)  # equity-only: plain ERC
+
+
+def test_layer_hits_the_budgets_on_a_real_window(md):
+    r = md.returns().loc["2014":"2014", TICKERS[:-1]].to_numpy()
+    cov = window_covariance(r, "blend")
+    b = class_budgets([md.asset_classes[t] for t in TICKERS[:-1]])
+    w = risk_budget_weights(cov, b)
+    rc = w * (cov @ w)
+    np.testing.assert_allclose(rc / rc.sum(), b, atol=1e-10)
+    assert w.min() > 0 and abs(w.sum() - 1) < 1e-12
+
+
+def test_ewma_variance_reacts_faster_than_the_sample(md):
+    r = md.returns().loc["2007-10-01":"2008-10-31", ["SPY"]].dropna().to_numpy()
+    assert ewma_variance(r)[0] > 3 * r.var()  # October 2008 dominates the EWMA, not the sample
+
+
+def test_trend_moves_only_downtrending_assets_to_cash():
+    up = np.full((252, 1), 0.001)
+    down = np.full((252, 1), -0.001)
+    flat_rf = np.full(252, 0.0001)
+    m = trend_multipliers(np.hstack([up, down]), flat_rf, 252, 0.25)
+    np.testing.assert_array_equal(m, [1.0, 0.25])
+    np.testing.assert_array_equal(trend_multipliers(np.hstack([up, down]), flat_rf, 252, 1.0), 1)
+
+
+def test_relative_exposure_is_capped_and_falls_when_vol_rises(md):
+    hist = md.returns().loc["2012":"2016", TICKERS[:-1]].dropna().to_numpy()
+    calm, target = relative_exposure(0.01, hist, 1.0, 1.0)
+    wild, _ = relative_exposure(0.20, hist, 1.0, 1.0)
+    assert calm == 1.0 and 0 < wild < 1.0
+    assert wild == pytest.approx(target / 0.20)
+    assert relative_exposure(0.20, hist, 2.0, 1.0)[0] == pytest.approx(min(1.0, 2 * wild))
+
+
+def test_overlays_keep_weights_long_only_and_within_one(md):
+    design = AllocatorDesign(
+        budgets="class_equal",
+        vol_source="ewma",
+        trend_floor=0.0,
+        vol_target=1.0,
+        rebalance_speed=0.5,
+    )
+    s = DesignedStrategy(design)
+    s.fit(md)
+    dates = pd.DatetimeIndex(week_ends(md.dates[(md.dates >= "2015-01-01")])[:30])
+    w = s.weights(md, dates)
+    assert (w.to_numpy() >= -1e-15).all()
+    assert (w.sum(axis=1) <= 1 + 1e-12).all()
+    assert (w["BIL"] == 0).all()  # cash is the uninvested part, not a risky asset
+    assert w.sum(axis=1).min() < 0.9  # 2015's commodity downtrend went partly to cash
+
+
+def test_partial_rebalance_trades_less_than_the_raw_target(md):
+    dates = pd.DatetimeIndex(week_ends(md.dates[(md.dates >= "2014-01-01")])[:40])
+    turn = {}
+    for speed in (1.0, 0.3):
+        s = DesignedStrategy(AllocatorDesign(vol_source="ewma", rebalance_speed=speed))
+        s.fit(md)
+        w = s.weights(md, dates)
+        turn[speed] = w.diff().abs().sum(axis=1).iloc[1:].mean()
+    assert turn[0.3] < 0.6 * turn[1.0]
+
+
+def test_no_lookahead_later_data_never_changes_a_weight(sample_md):
+    """Weights on dates ≤ T are identical whether the data ends at T or years later."""
+    full = sample_md.select(TICKERS)
+    design = AllocatorDesign(
+        vol_source="blend", trend_floor=0.5, vol_target=1.0, rebalance_speed=0.5
+    )
+    dates = pd.DatetimeIndex(["2015-03-31", "2015-06-30"])
+    a, b = DesignedStrategy(design), DesignedStrategy(design)
+    a.fit(full.until("2014-12-31"))
+    b.fit(full.until("2014-12-31"))
+    wa = a.weights(full.until("2015-06-30"), dates)
+    wb = b.weights(full, dates)
+    pd.testing.assert_frame_equal(wa, wb)
+
+
+def test_learned_tilt_penalty_pulls_budgets_towards_equal(md):
+    """A strong penalty keeps the learned budgets close to 1/n (the model starts from ERC)."""
+    from riskalloc.allocate.train import TrainConfig
+
+    fast = TrainConfig(epochs=2, blocks_per_epoch=16, batch=8, block=8, val_days=126, patience=2)
+    spread = {}
+    for pen in (0.0, 1000.0):
+        s = DesignedStrategy(
+            AllocatorDesign(budgets="learned_tilt", tilt_penalty=pen), train_cfg=fast
+        )
+        s.fit(md.until("2014-12-31"))
+        assert s.trained, "the tilt model should train on 2009-2014"
+        s.weights(md.until("2015-03-31"), pd.DatetimeIndex(["2015-03-31"]))
+        b = s.last_budgets.to_numpy()
+        spread[pen] = np.abs(np.log(b * len(b))).max()
+    assert spread[1000.0] < 0.5 * spread[0.0]
+    assert spread[1000.0] < 0.1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"budgets": "bogus"},
+        {"vol_source": "garch"},
+        {"trend_floor": 1.5},
+        {"rebalance_speed": 0.0},
+        {"max_exposure": 2.0},
+        {"vol_target": -1.0},
+        {"corr_window": 5},
+    ],
+)
+def test_bad_designs_are_refused_up_front(bad):
+    with pytest.raises(ConfigError):
+        AllocatorDesign(**bad)
+
+
+def test_design_round_trips_and_refuses_unknown_keys(tmp_path):
+    d = AllocatorDesign(budgets="class_equal", trend_floor=0.5, vol_target=1.0)
+    assert AllocatorDesign.from_dict(json.loads(json.dumps(d.to_dict()))) == d
+    with pytest.raises(ConfigError, match="trend_flor"):
+        AllocatorDesign.from_dict({"trend_flor": 0.5})
+    p = tmp_path / "d.json"
+    p.write_text(json.dumps({"design": d.to_dict()}))
+    assert load_design(p) == d
+    assert isinstance(load_design(), AllocatorDesign)  # the committed production choice
