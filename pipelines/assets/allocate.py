@@ -135,7 +135,8 @@ def target_weights(
     shap_s = time.perf_counter() - t0
     with warehouse.get_connection() as con:
         res = upsert(warehouse.warehouse(), con, "target_weights", df)
-        upsert(warehouse.warehouse(), con, "shap_attributions", shap_rows)
+        if not shap_rows.empty:
+            upsert(warehouse.warehouse(), con, "shap_attributions", shap_rows)
     last = df.loc[df["date"] == df["date"].max()]
     drivers = top_drivers(shap_rows.loc[shap_rows["date"] == last["date"].iloc[0]])
     by_class = last.groupby("asset_class")["weight"].sum().rename("weight").reset_index()

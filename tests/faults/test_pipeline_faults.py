@@ -46,6 +46,14 @@ def stubbed(monkeypatch):
     inputs = (types.SimpleNamespace(asset_classes={"SPY": "equity", "TLT": "bond"}), None)
     monkeypatch.setattr(allocate_assets, "_allocator_inputs", lambda *a, **k: inputs)
     monkeypatch.setattr(allocate_assets, "read_table", lambda *a, **k: pd.DataFrame())
+    # no models behind the stub: keep the regime names and publish no attributions
+    monkeypatch.setattr(
+        allocate_assets, "name_published_regimes", lambda df, *a, **k: df, raising=False
+    )
+    no_shap = pd.DataFrame(columns=["date", "ticker", "target", "feature", "value"])
+    monkeypatch.setattr(
+        allocate_assets, "explain_published", lambda *a, **k: no_shap, raising=False
+    )
     monkeypatch.setattr(
         allocate_assets,
         "target_weights_for",
