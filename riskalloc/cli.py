@@ -133,16 +133,15 @@ def _sources(args: argparse.Namespace) -> tuple[object | None, object | None]:
     return psrc, msrc
 
 
-def _state(wh: object, tables: Sequence[str]) -> dict[str, tuple[int, int]]:
+def _state(con: object, tables: Sequence[str]) -> dict[str, tuple[int, int]]:
     """Row count and checksum of each table (to say what an interrupted ingest wrote)."""
     from riskalloc.warehouse import table_exists, table_spec
     from riskalloc.warehouse.mirror import partition_fingerprint
 
-    with wh.connect(wait_seconds=5.0) as con:  # type: ignore[attr-defined]
-        return {
-            t: partition_fingerprint(con, table_spec(t), None) if table_exists(con, t) else (0, 0)
-            for t in tables
-        }
+    return {
+        t: partition_fingerprint(con, table_spec(t), None) if table_exists(con, t) else (0, 0)  # type: ignore[arg-type]
+        for t in tables
+    }
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -157,15 +156,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     psrc, msrc = _sources(args)
     tables = [t for t, src in (("prices", psrc), ("macro", msrc)) if src is not None]
     wh = Warehouse.from_db_path(args.db)
-    before = _state(wh, tables)
-    try:
-        with wh.connect() as con:
-            done = ingest(wh, con, uni, psrc, msrc, start, end, not args.full)  # type: ignore[arg-type]
-    except BaseException as exc:
-        if not _is_interrupt(exc):
-            raise
+    with wh.connect() as con:
+        before = _state(con, tables)
         try:
-            changed = [t for t, v in _state(wh, tables).items() if v != before[t]]
+            done = ingest(wh, con, uni, psrc, msrc, start, end, not args.full)  # type: ignore[arg-type]
+        except BaseException as exc:
+            if not _is_interrupt(exc):
+                raise
+            interrupted = exc
+        else:
+            interrupted = None
+    if interrupted is not None:
+        try:
+            with wh.connect(wait_seconds=5.0) as con:
+                changed = [t for t, v in _state(con, tables).items() if v != before[t]]
         except Exception:
             raise Interrupted(
                 "interrupted; run `riskalloc repair` to check the warehouse"

@@ -268,6 +268,16 @@ def _settle_failed_commit(con: duckdb.DuckDBPyConnection, pending: list[_Pending
                 parquet.discard([s])
 
 
+def _settled(con: duckdb.DuckDBPyConnection, pending: list[_Pending]) -> bool:
+    """:func:`_settle_failed_commit`, reporting failure instead of masking the first error."""
+    try:
+        _settle_failed_commit(con, pending)
+    except Exception:
+        log.warning("could not settle an interrupted commit; the next write repairs the mirror")
+        return False
+    return True
+
+
 def _publish_committed(pending: list[_Pending], journals: list[Path]) -> None:
     """Move the staged files of a committed write into place, then clear its journal.
 
@@ -344,12 +354,11 @@ def upsert_many(
         committing = True
         con.execute("COMMIT").fetchall()
     except BaseException:
-        staged = [s for p in pending for s in p.staged]
-        if committing:
-            _settle_failed_commit(con, pending)
-        else:
+        if not committing:
             _rollback(con)
-            parquet.discard(staged)
+            parquet.discard([s for p in pending for s in p.staged])
+        elif not _settled(con, pending):
+            raise  # the journals stay: the next write rewrites those mirrors
         for journal in journals:
             journal.unlink(missing_ok=True)
         raise
@@ -432,12 +441,12 @@ def delete_range(
         committing = True
         con.execute("COMMIT").fetchall()
     except BaseException:
-        if committing and pending is not None:
-            _settle_failed_commit(con, [pending])
-        else:
+        if not committing or pending is None:
             _rollback(con)
             if pending is not None:
                 parquet.discard(pending.staged)
+        elif not _settled(con, [pending]):
+            raise  # the journal stays: the next write rewrites the mirror
         journal.unlink(missing_ok=True)
         raise
     _publish_committed([pending], [journal])
