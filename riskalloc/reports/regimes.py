@@ -6,19 +6,24 @@ reference are written next to the report (``selection.md``, ``hmm.json``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from riskalloc.allocate.dataset import AllocatorData
+from riskalloc.errors import ModelError
 from riskalloc.market import MarketData
 from riskalloc.reports.regime_names import allocator_named_history
 from riskalloc.reports.regime_reference import (
     MIN_DURATION_DAYS,
+    STATE_GRID,
     TRAIN_END,
     RegimeHMM,
+    regime_features,
     select_regime_reference,
 )
 from riskalloc.reports.regime_report import RegimeReport, regime_report
@@ -55,6 +60,42 @@ def period_shares(probs: pd.DataFrame, periods: dict[str, tuple[str, str]]) -> p
     return pd.DataFrame(rows).T.rename_axis("period")
 
 
+def _fingerprint(md: MarketData, train_end: str, n_init: int) -> str:
+    """Hash of everything the selection sees: the raw inputs ≤ train_end and the settings."""
+    raw = regime_features(md.until(pd.Timestamp(train_end)))
+    h = hashlib.sha256()
+    h.update(json.dumps([list(raw.columns), train_end, n_init, list(STATE_GRID)]).encode())
+    h.update(np.ascontiguousarray(raw.to_numpy(dtype=float).round(12)).tobytes())
+    h.update(np.asarray(raw.index.asi8).tobytes())
+    return h.hexdigest()
+
+
+def _cached_selection(
+    md: MarketData, cache: Path, train_end: str, n_init: int
+) -> tuple[RegimeHMM, pd.DataFrame]:
+    """The selection, reused from ``cache`` when its inputs ≤ train_end are unchanged.
+
+    The nightly run then skips the 12 candidate fits (about 20 s); any change to the data
+    before ``train_end``, to the inputs or to the settings refits everything.
+    """
+    key = _fingerprint(md, train_end, n_init)
+    if cache.exists():
+        try:
+            saved = json.loads(cache.read_text())
+            if saved.get("fingerprint") == key:
+                return RegimeHMM.from_dict(saved["model"]), pd.DataFrame(saved["selection"])
+        except (ValueError, KeyError, TypeError, ModelError):
+            pass  # unreadable cache: refit
+    model, selection = select_regime_reference(md, train_end, n_init=n_init)
+    payload = {
+        "fingerprint": key,
+        "model": model.to_dict(),
+        "selection": json.loads(selection.to_json(orient="records")),
+    }
+    atomic_write_text(cache, json.dumps(payload))
+    return model, selection
+
+
 def _selection_note(model: RegimeHMM, selection: pd.DataFrame) -> str:
     """One paragraph: which reference was chosen, and by which pre-train_end rule."""
     return (
@@ -80,13 +121,13 @@ def run_regime_report(
     With ``allocator_data``, ``registry`` and ``models_dir`` the allocator's own regimes (named
     after the reference) are shown beside it for every date a model was trained before.
     """
-    model, selection = select_regime_reference(md, train_end, n_init=n_init)
+    out = Path(out_dir)
+    model, selection = _cached_selection(md, out / "selection_cache.json", train_end, n_init)
     probs = model.filter_probabilities(md)
     alloc = pd.DataFrame(columns=probs.columns, index=pd.DatetimeIndex([], name="date"))
     have_models = registry is not None and not registry.empty and models_dir is not None
     if allocator_data is not None and have_models:
         alloc = allocator_named_history(allocator_data, probs, registry, models_dir)
-    out = Path(out_dir)
     vix_ids = [s for s, r in md.series_roles.items() if r == "volatility_expectation"]
     vix = md.macro_asof(vix_ids[0]) if vix_ids else None
     periods = period_shares(probs, CHECK_PERIODS)
