@@ -352,14 +352,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"riskalloc: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        print("riskalloc: interrupted; nothing written", file=sys.stderr)
+        print(f"riskalloc: interrupted; {_interrupt_note(args)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as exc:
         _error(f"{exc.filename or ''} {exc.strerror or exc}".strip())
         return 2
     except Exception as exc:
         if _is_interrupt(exc):
-            print("riskalloc: interrupted", file=sys.stderr)
+            print(f"riskalloc: interrupted; {_interrupt_note(args)}", file=sys.stderr)
             return EXIT_INTERRUPTED
         if args.verbose:
             raise
@@ -370,6 +370,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         _error(f"unexpected {type(exc).__name__}: {exc} (re-run with -v for the traceback)")
         return 1
+
+
+def _interrupt_note(args: argparse.Namespace) -> str:
+    """What an interrupted command left: writers hold the old or the new state."""
+    if args.command in ("delete", "repair"):
+        return (
+            "the warehouse holds the old or the new state; `riskalloc repair --check` shows which"
+        )
+    if args.command in ("query", "weights", "report", "ingest"):
+        return "nothing written"
+    return "this run's outputs may be incomplete; re-run it"
 
 
 def _error(message: str) -> None:

@@ -135,6 +135,20 @@ class _StringLoader(yaml.SafeLoader):
     """
 
 
+def _unique_mapping(loader: _StringLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    """A mapping whose keys are unique: YAML would keep the last of two ``cash:`` silently."""
+    seen: set[object] = set()
+    for key_node, _value in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_StringLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 _StringLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag == "tag:yaml.org,2002:null"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
@@ -183,6 +197,8 @@ def load_universe(path: str | Path | None = None) -> Universe:
     read as a string, so ``NO`` stays the ticker ``'NO'``.
     """
     p = Path(path) if path is not None else default_universe_path()
+    if p.is_dir():
+        raise ConfigError(f"universe file {p} is a directory; give the YAML file")
     if not p.is_file():
         raise ConfigError(f"universe file not found: {p}")
     try:
@@ -193,7 +209,8 @@ def load_universe(path: str | Path | None = None) -> Universe:
     except OSError as exc:
         raise ConfigError(f"universe file {p} cannot be read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"universe file {p} is not valid YAML: {exc}") from None
+        detail = " ".join(str(exc).split())  # one line: problem and position
+        raise ConfigError(f"universe file {p} is not valid YAML: {detail}") from None
     if not isinstance(raw, dict) or "assets" not in raw:
         raise ConfigError(f"universe file {p} needs a top-level 'assets' list")
     where = f"universe file {p}"

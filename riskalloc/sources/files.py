@@ -62,6 +62,9 @@ def read_table(path: Path, na_values: Sequence[str] = ()) -> pd.DataFrame:
     except Exception as exc:  # parser, decoding, arrow and compression errors alike
         raise SchemaError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
     names = pd.Index([str(c).strip() for c in header])
+    blank = [i + 1 for i, n in enumerate(names) if not n]
+    if blank:
+        raise SchemaError(f"{path}: columns {blank} have no header; name every column")
     folded = pd.Index([n.upper() for n in names])
     if folded.has_duplicates:  # pandas would rename the second 'SPY' to 'SPY.1'
         dup = sorted({n for n, f in zip(names, folded, strict=True) if (folded == f).sum() > 1})
@@ -82,7 +85,7 @@ def read_table(path: Path, na_values: Sequence[str] = ()) -> pd.DataFrame:
 def _csv_header(path: Path) -> list[str]:
     """The raw header row of a CSV (pandas renames duplicates, so read it ourselves)."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", newline="") as fh:
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:  # as pandas: BOM dropped
         return next(csv.reader(fh), [])
 
 
@@ -200,7 +203,7 @@ class FileSource:
                 if c not in df.columns:
                     df[c] = SOURCE_NAME if c == "source" else np.nan
             df["source"] = SOURCE_NAME
-            df["ticker"] = df["ticker"].astype(str)
+            df["ticker"] = df["ticker"].astype(str).str.strip()
             long = df.loc[:, list(PRICE_COLUMNS)]
         else:
             long = prices_from_wide(_wide(raw, path), SOURCE_NAME, str(path))
@@ -224,7 +227,7 @@ class FileSource:
             else:
                 df["available_at"] = next_business_day(df["date"])
             df["source"] = SOURCE_NAME
-            df["series_id"] = df["series_id"].astype(str)
+            df["series_id"] = df["series_id"].astype(str).str.strip()
             long = df.loc[:, list(MACRO_COLUMNS)]
         else:
             long = macro_from_wide(_wide(raw, path), SOURCE_NAME, str(path))

@@ -39,6 +39,10 @@ PRICE_VALUE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "adj_clo
 MARKET_TZ = "America/New_York"
 # Implausible prices: below a millionth of a unit or above a billion, the data is wrong.
 MIN_PRICE, MAX_PRICE = 1e-6, 1e9
+# Implausible macro values: no FRED daily series comes near a billion in absolute value.
+MAX_ABS_MACRO = 1e9
+# Dates outside these are typos (and outside what nanosecond timestamps can hold).
+EARLIEST_DATE, LATEST_DATE = pd.Timestamp("1900-01-01"), pd.Timestamp("2200-12-31")
 # Daily adjusted-close moves beyond this |log return| are reported (crashes are real).
 WARN_LOG_RETURN = 0.25
 # Availability more than this many days after the observation date is reported.
@@ -168,6 +172,13 @@ def normalize_dates(values: pd.Series | pd.Index, what: str) -> pd.Series:
             f"{what}: timestamps with a time of day, e.g. {_show(ts[off].astype(str), 3)}; "
             "give dates, or timezone-aware timestamps"
         )
+    early, late = ts < EARLIEST_DATE, ts > LATEST_DATE
+    if early.any() or late.any():
+        odd = ts[early | late].astype(str)
+        raise SchemaError(
+            f"{what}: implausible dates {_show(odd, 3)}; dates must lie between "
+            f"{EARLIEST_DATE.date()} and {LATEST_DATE.date()}"
+        )
     return ts.dt.normalize().astype("datetime64[ns]").reset_index(drop=True)
 
 
@@ -237,6 +248,9 @@ def validate_prices(
     nan_adj = out["adj_close"].isna()
     if nan_adj.any():
         raise DataError(f"{what}: missing adj_close for {_rows(out.loc[nan_adj])}")
+    negvol = out["volume"] < 0
+    if negvol.any():
+        raise DataError(f"{what}: negative volume for {_rows(out.loc[negvol])}")
     nonpos = (out[list(PRICE_VALUE_COLUMNS)] <= 0).any(axis=1)
     if nonpos.any():
         raise DataError(f"{what}: zero or negative prices for {_rows(out.loc[nonpos])}")
@@ -293,6 +307,12 @@ def validate_macro(
         raise DataError(
             f"{what}: missing or infinite values for {_rows(out.loc[bad], 'series_id')}; "
             "drop FRED's missing markers ('.') before validation"
+        )
+    huge = out["value"].abs() > MAX_ABS_MACRO
+    if huge.any():
+        raise DataError(
+            f"{what}: implausible values (beyond +-{MAX_ABS_MACRO:g}) for "
+            f"{_rows(out.loc[huge], 'series_id')}, e.g. {out.loc[huge, 'value'].iloc[0]:g}"
         )
     positive_only = NONNEGATIVE_SERIES | set(nonnegative)
     negative = out["series_id"].isin(positive_only) & (out["value"] < 0)

@@ -198,3 +198,17 @@ def test_oversized_ticker_in_a_universe_is_refused(tmp_path):
     text = BASE.replace("ticker: SPY", "ticker: " + "S" * 20_000)
     with pytest.raises(ConfigError, match=r"\(20000 characters\) is not a ticker symbol"):
         load_universe(universe(tmp_path, text))
+
+
+def test_duplicate_yaml_keys_are_refused(tmp_path):
+    """YAML keeps the last of two `cash:` keys silently, like pandas' `SPY.1`."""
+    with pytest.raises(ConfigError, match=r"not valid YAML: duplicate key 'cash'"):
+        load_universe(universe(tmp_path, BASE + "cash: BIL\ncash: SPY\n"))
+    text = BASE.replace("asset_class: equity}", "asset_class: equity, asset_class: bond}")
+    with pytest.raises(ConfigError, match=r"duplicate key 'asset_class'"):
+        load_universe(universe(tmp_path, text))
+
+
+def test_universe_that_is_a_directory(tmp_path, wh, capsys):
+    code, _, err = run_cli(capsys, "--db", str(wh.db_path), "ingest", "--universe", str(tmp_path))
+    assert_one_line_error(code, err, "is a directory; give the YAML file")

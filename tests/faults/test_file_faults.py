@@ -331,3 +331,61 @@ def test_negative_vix_is_refused(kit, wh, tmp_path):
     with pytest.raises(DataError, match="negative values"):
         validate_macro(rows, nonnegative=["BAMLX"])
     assert len(validate_macro(rows.assign(series_id="DTB3"))) == 2
+
+
+# --- siblings found while fixing issue 15 ----------------------------------------------------
+
+
+def test_negative_volume_is_refused(kit, wh, tmp_path):
+    long = kit.sample_prices()[["date", "ticker", "adj_close"]].assign(volume=1000.0)
+    long.loc[(long["ticker"] == "SPY") & (long["date"] == "2020-03-05"), "volume"] = -5.0
+    path = tmp_path / "prices_long.csv"
+    long.to_csv(path, index=False)
+
+    def fix(p: Path) -> None:
+        long.assign(volume=1000.0).to_csv(p, index=False)
+
+    assert_fault(
+        kit, wh, tmp_path, path, DataError, r"negative volume for \['SPY 2020-03-05'\]", fix
+    )
+
+
+def test_implausible_macro_value_is_refused(kit):
+    rows = pd.DataFrame(
+        {"date": ["2020-03-02"], "series_id": ["DGS10"], "value": [1e300],
+         "available_at": ["2020-03-03"], "source": ["x"]}
+    )  # fmt: skip
+    with pytest.raises(DataError, match=r"implausible values .* \['DGS10 2020-03-02'\]"):
+        validate_macro(rows)
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "1850-03-02", "2999-03-02"])
+def test_dates_outside_any_plausible_range_are_refused(kit, wh, tmp_path, day):
+    """Year 1 once escaped as a raw pandas OutOfBoundsDatetime (a traceback in the CLI)."""
+
+    def bad(w: pd.DataFrame) -> pd.DataFrame:
+        dates = [str(d.date()) for d in w.index]
+        dates[0] = day
+        return w.set_axis(pd.Index(dates, name="date"))
+
+    path = write_wide(kit, tmp_path / "prices.csv", bad)
+    assert_fault(kit, wh, tmp_path, path, SchemaError, r"implausible dates|not in increasing")
+
+
+def test_long_file_keys_with_stray_spaces_are_trimmed(kit, wh, tmp_path):
+    long = kit.sample_prices()[["date", "ticker", "adj_close"]]
+    path = tmp_path / "prices_long.csv"
+    long.assign(ticker=" " + long["ticker"] + " ").to_csv(path, index=False)
+    s = run_files(kit, path)(wh)
+    assert s.rows_fetched == len(long)
+
+
+def test_bom_and_blank_headers(kit, wh, tmp_path):
+    path = write_wide(kit, tmp_path / "prices.csv")
+    text = path.read_text()
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())  # Excel's UTF-8 BOM: still fine
+    assert run_files(kit, path)(wh).rows_fetched == len(kit.sample_prices())
+    lines = text.splitlines()
+    path.write_text("\n".join(["date,SPY,,GLD", *lines[1:]]) + "\n")
+    with pytest.raises(SchemaError, match=r"columns \[3\] have no header"):
+        FileSource(prices_path=path).load_prices()
