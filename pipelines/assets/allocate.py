@@ -8,16 +8,17 @@ import pandas as pd
 from pipelines.config import AllocatorTrainConfig
 from pipelines.metadata import date_range, table_preview
 from pipelines.resources import SourceResource, WarehouseResource
-from riskalloc.allocate.daily import target_weights_for
 from riskalloc.allocate.dataset import build_allocator_data, forecast_wide
+from riskalloc.allocate.design import load_design
+from riskalloc.allocate.design_weights import design_target_weights
 from riskalloc.allocate.publish import validate_target_weights
 from riskalloc.allocate.registry import data_hash, registry_row, save_allocator
 from riskalloc.allocate.train import TrainConfig, train_allocator
 from riskalloc.quality.calendar import trading_days
 from riskalloc.reports.daily import top_drivers
-from riskalloc.reports.explain_batch import explain_published
+from riskalloc.reports.design_attributions import explain_design_weights
 from riskalloc.reports.guard import JumpLimits, guard_publish
-from riskalloc.reports.regime_names import name_published_regimes
+from riskalloc.reports.regime_names import reference_for_naming, reference_regime_labels
 from riskalloc.warehouse.catalog import table_exists
 from riskalloc.warehouse.market import load_market_data
 from riskalloc.warehouse.reads import read_table
@@ -73,7 +74,7 @@ def allocator(
 
 @dg.asset(
     group_name="allocate",
-    deps=["allocator", "backtest", "vol_forecasts", "features", "macro_features"],
+    deps=["prices", "macro"],
     partitions_def=WEEKDAYS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"duckdb"},
@@ -81,8 +82,9 @@ def allocator(
 def target_weights(
     context: dg.AssetExecutionContext, source: SourceResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    """Daily target weights, budgets, risk contributions, exposure and regime per ticker, from
-    the allocator trained most recently before each date; validated before publishing."""
+    """Daily target weights of the production design (``selected_design.json``): weights,
+    risk budgets and contributions of the exact layer, trend multipliers, exposure and the
+    reference regime per ticker, each day from data up to it; validated before publishing."""
     window = context.partition_time_window
     lo, hi = (
         pd.Timestamp(window.start.date()),
@@ -93,20 +95,13 @@ def target_weights(
         context.log.info("no trading day in %s .. %s", lo.date(), hi.date())
         return dg.MaterializeResult(metadata={"published_rows": 0, "trading_days": 0})
     universe = source.universe()
-    md, data = _allocator_inputs(source, warehouse, hi)
     with warehouse.get_connection() as con:
-        registry = read_table(con, "model_registry", where={"kind": "allocator"})
-    df, skipped = target_weights_for(
-        pd.DatetimeIndex(days),
-        data,
-        registry,
-        warehouse.warehouse().models_dir,
-        md.asset_classes,
-        progress=True,
-    )
+        md = load_market_data(con, universe, hi)
+    # the production design (the riskalloc rows of backtest_metrics), each day from data ≤ it
+    df, skipped = design_target_weights(md, load_design(), pd.DatetimeIndex(days))
     if skipped:
         context.log.warning(
-            "%d trading days skipped (no inputs or no model trained before them), e.g. %s",
+            "%d trading days skipped (no prices or no full look-back), e.g. %s",
             len(skipped),
             skipped[0].date(),
         )
@@ -120,18 +115,20 @@ def target_weights(
             if table_exists(con, "target_weights")
             else None
         )
-    # the allocator's regime, named after the reference state it overlaps most (not an integer)
-    df = name_published_regimes(df, md, data, regimes, warehouse.warehouse().models_dir)
+    # the design has no regime module: each day carries the reference state known by then
+    labels = reference_regime_labels(df["date"].unique(), reference_for_naming(md, regimes))
+    df["regime"] = df["date"].map(labels)
     validate_target_weights(df, universe.tickers)  # raises: nothing is published
     if previous is not None and not previous.empty:
         previous = previous.loc[previous["date"] == previous["date"].max()]
     reference = None if regimes is None else regimes.set_index("date")["regime"]
     # off by default; with RISKALLOC_MAX_TURNOVER / _EXPOSURE_JUMP set, refuses to publish
     jumps = guard_publish(df, previous, JumpLimits.from_env(), reference)
-    # every published weight explained: SHAP of each day's budgets and exposure, adding up to
-    # the published values (raises before anything is written when they do not)
+    # every published weight explained: exact Shapley values of the layer, trend, vol-target
+    # and rebalance players, adding up to each published weight and to the exposure (raises
+    # before anything is written when they do not)
     t0 = time.perf_counter()
-    shap_rows = explain_published(df, data, warehouse.warehouse().models_dir)
+    shap_rows = explain_design_weights(df)
     shap_s = time.perf_counter() - t0
     with warehouse.get_connection() as con:
         res = upsert(warehouse.warehouse(), con, "target_weights", df)

@@ -26,9 +26,10 @@ def backtest(
     source: SourceResource,
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
-    """Yearly walk-forward retrains of riskalloc (and ablations) against equal weight, inverse
-    vol, ERC, minimum variance, HRP and a deep-learning baseline, net of costs; riskalloc's
-    fold models are registered so target weights can be backfilled without look-ahead."""
+    """Yearly walk-forward retrains of riskalloc (the selected design) and its ablations against
+    equal weight, inverse vol, ERC, minimum variance, HRP, a deep-learning baseline and the
+    first allocator (riskalloc_v1), net of costs, with Ledoit-Wolf p-values against ERC and
+    equal weight; riskalloc_v1's fold models are registered for its regime and SHAP views."""
     wh = warehouse.warehouse()
     with warehouse.get_connection() as con:
         md = load_market_data(con, source.universe())
@@ -36,7 +37,7 @@ def backtest(
     registry_rows = []
 
     def on_fit(name, seed, trained, data) -> None:
-        if name == "riskalloc" and seed == config.seed:
+        if name == "riskalloc_v1" and seed == config.seed:
             path = save_allocator(trained, wh.models_dir)
             registry_rows.append(
                 registry_row(trained, path, data_hash(data.asset_x, data.vol, data.macro_x))

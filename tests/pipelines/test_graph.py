@@ -97,10 +97,14 @@ def test_whole_graph_materialises_and_publishes_valid_weights(tmp_path):
     assert tw["regime"].iloc[0] in set(regimes["regime"].unique()) | {"calm", "normal", "stress"}
     assert list(tw["date"].unique()) == [pd.Timestamp("2022-12-30")]
     validate_target_weights(tw, ["SPY", "EFA", "TLT", "LQD", "GLD", "BIL"])
-    # the weights of 2022-12-30 come from the fold model trained before 2022, not the
-    # production model trained through 2022-12-30
-    used = reg.set_index("version").loc[tw["model_version"].iloc[0]]
-    assert pd.Timestamp(used["train_end"]) < pd.Timestamp("2022-01-01")
+    # the weights of 2022-12-30 come from the production design (the riskalloc backtest rows)
+    from riskalloc.allocate.design import load_design
+    from riskalloc.allocate.design_weights import design_version
+
+    assert tw["model_version"].eq(design_version(load_design())).all()
+    assert not reg.empty  # the forecaster's (and v1's) artefacts are still registered
+    day = shap_rows.loc[shap_rows["date"] == pd.Timestamp("2022-12-30")]
+    assert {"weight", "exposure"} <= set(day["target"])  # the published day is explained
     assert {"riskalloc", "erc", "hrp", "dl_lstm"} <= set(metrics["strategy"])
     assert {"lstm", "ewma", "garch", "har"} <= set(ev["model"])
     assert shap_rows["date"].nunique() >= 3
