@@ -30,6 +30,7 @@ import pandas as pd
 
 from riskalloc.allocate.design import AllocatorDesign
 from riskalloc.allocate.designed import DesignedStrategy
+from riskalloc.atomic import atomic_write_text
 from riskalloc.backtest.baselines import make_baseline
 from riskalloc.backtest.engine import simulate
 from riskalloc.backtest.metrics import compute_metrics
@@ -278,11 +279,7 @@ def write_selected(result: SelectionResult, path: str | Path) -> Path:
         "dev_mean_sharpe": round(float(best["mean_sharpe"]), 6),
         "dev_turnover": round(float(best["turnover"]), 6),
     }
-    path = Path(path)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
 
 
 def seeds_for(design: AllocatorDesign, seeds: Iterable[int]) -> list[int]:

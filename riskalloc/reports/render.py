@@ -7,15 +7,24 @@ place with ``os.replace``, so a reader never sees a half-written report.
 from __future__ import annotations
 
 import html
-import os
 import re
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from riskalloc.atomic import atomic_path, atomic_write_text
+
+__all__ = [
+    "atomic_path",
+    "atomic_write_text",
+    "html_page",
+    "html_table",
+    "markdown_table",
+    "new_figure",
+    "save_figure",
+    "slug",
+]
 
 _CSS = (
     "body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}"
@@ -29,29 +38,6 @@ def slug(text: str) -> str:
     """A lowercase file/column-safe name: ``Risk Budget!`` → ``risk_budget``."""
     s = re.sub(r"[^0-9a-zA-Z]+", "_", str(text)).strip("_").lower()
     return s or "x"
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; on success move it over ``path``, else delete it."""
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write UTF-8 ``text`` to ``path`` atomically (fsynced before the rename)."""
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return Path(path)
 
 
 def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> Path:

@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 
 from riskalloc.errors import SchemaError, WarehouseError, WarehouseLockedError
-from riskalloc.reports.render import atomic_write_text
+from riskalloc.atomic import atomic_write_text
 from riskalloc.warehouse import parquet
 from riskalloc.warehouse.catalog import table_columns, table_exists
 from riskalloc.warehouse.mirror import (
