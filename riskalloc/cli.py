@@ -355,7 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"riskalloc: interrupted; {_interrupt_note(args)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as exc:
-        _error(f"{exc.filename or ''} {exc.strerror or exc}".strip())
+        where = f"cannot use {exc.filename}: " if exc.filename else ""
+        _error(f"{where}{exc.strerror or exc}")
         return 2
     except Exception as exc:
         if _is_interrupt(exc):

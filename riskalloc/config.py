@@ -199,6 +199,8 @@ def load_universe(path: str | Path | None = None) -> Universe:
     p = Path(path) if path is not None else default_universe_path()
     if p.is_dir():
         raise ConfigError(f"universe file {p} is a directory; give the YAML file")
+    if p.exists() and not p.is_file():
+        raise ConfigError(f"universe file {p} is not a regular file; give the YAML file")
     if not p.is_file():
         raise ConfigError(f"universe file not found: {p}")
     try:

@@ -102,6 +102,15 @@ def _file_years(wh: Warehouse, spec: TableSpec) -> dict[int | None, Path]:
     return out
 
 
+def _stray_files(wh: Warehouse, spec: TableSpec) -> list[Path]:
+    """Parquet files under the table's mirror that no partition owns (readers would see them)."""
+    base = wh.parquet_dir / spec.name
+    if not base.exists():
+        return []
+    owned = set(_file_years(wh, spec).values())
+    return sorted(f for f in base.rglob("*.parquet") if f not in owned)
+
+
 def partition_fingerprint(
     con: duckdb.DuckDBPyConnection, spec: TableSpec, year: int | None
 ) -> Fingerprint:
@@ -168,6 +177,7 @@ def sync_parquet(wh: Warehouse, con: duckdb.DuckDBPyConnection, name: str) -> in
         raise
     written = {s.final for s in staged}
     staged += [parquet.stage_removal(f) for f in _file_years(wh, spec).values() if f not in written]
+    staged += [parquet.stage_removal(f) for f in _stray_files(wh, spec)]
     parquet.publish(staged)
     journal.unlink(missing_ok=True)
     return len(written)
@@ -190,6 +200,10 @@ def verify_parquet(wh: Warehouse, con: duckdb.DuckDBPyConnection, name: str) -> 
     if not table_exists(con, spec.name):
         return problems
     files = _file_years(wh, spec)
+    problems += [
+        f"{spec.name}: stray Parquet file {f} (not a partition; readers of the mirror see it)"
+        for f in _stray_files(wh, spec)
+    ]
     for year in sorted(set(_db_years(con, spec)) | set(files), key=lambda y: y or 0):
         label = spec.name if year is None else f"{spec.name} year={year}"
         want = partition_fingerprint(con, spec, year)

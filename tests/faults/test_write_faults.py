@@ -142,3 +142,23 @@ def test_schedule_tick_on_a_non_trading_day(kit, wh, tmp_path):
     assert forced.last_date == pd.Timestamp("2020-04-09")
     kit.assert_unchanged(wh, before)
     kit.assert_same_as_clean(wh, nightly_run("2020-04-09"), tmp_path / "clean")
+
+
+def test_stray_and_extra_partition_files_are_found_and_removed(kit, wh):
+    """A copied-in `part-1.parquet` and a partition for a year DuckDB does not hold would be
+    read by every `read_parquet('.../*/*.parquet')`: verify names them, sync removes them."""
+    before = kit.snapshot(wh)
+    src = wh.parquet_dir / "prices" / "year=2020" / "part-0.parquet"
+    stray = src.with_name("part-1.parquet")
+    stray.write_bytes(src.read_bytes())
+    extra = wh.parquet_dir / "prices" / "year=2031" / "part-0.parquet"
+    extra.parent.mkdir()
+    extra.write_bytes(src.read_bytes())
+    with wh.connect() as con:
+        problems = verify_parquet(wh, con, "prices")
+        assert any(f"stray Parquet file {stray}" in p for p in problems), problems
+        assert any("prices year=2031: Parquet file" in p for p in problems), problems
+        sync_parquet(wh, con, "prices")
+        assert verify_parquet(wh, con, "prices") == []
+    assert not stray.exists() and not extra.exists()
+    kit.assert_unchanged(wh, before)
