@@ -24,6 +24,7 @@ from riskalloc.sources.schema import (
     validate_macro,
     validate_prices,
 )
+from riskalloc.warehouse.catalog import table_exists
 from riskalloc.warehouse.reads import last_dates
 from riskalloc.warehouse.store import UpsertResult, Warehouse, upsert_many
 
@@ -105,6 +106,26 @@ def _since(con: duckdb.DuckDBPyConnection, table: str, key: str) -> dict[str, pd
     return since
 
 
+def _with_stored_seam(con: duckdb.DuckDBPyConnection, df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` plus each ticker's last stored price before it, so a jump at the seam shows."""
+    if df.empty or not table_exists(con, "prices"):
+        return df
+    firsts = df.groupby("ticker", as_index=False)["date"].min()
+    con.register("_ra_firsts", firsts)
+    try:
+        prior = con.execute(
+            "SELECT p.date, p.ticker, p.adj_close FROM prices p JOIN _ra_firsts f "
+            "ON p.ticker = f.ticker AND p.date < f.date "
+            "QUALIFY row_number() OVER (PARTITION BY p.ticker ORDER BY p.date DESC) = 1"
+        ).df()
+    finally:
+        con.unregister("_ra_firsts")
+    if prior.empty:
+        return df
+    prior["date"] = pd.to_datetime(prior["date"])
+    return pd.concat([prior, df[["date", "ticker", "adj_close"]]], ignore_index=True)
+
+
 def _warn(table: str, warnings: list[str]) -> tuple[str, ...]:
     for w in warnings:
         log.warning("%s: %s", table, w)
@@ -124,7 +145,7 @@ def fetch_prices_rows(
     since = _since(con, "prices", "ticker") if incremental else None
     raw = source.fetch_prices(universe.tickers, start=start, end=end, since=since or None)
     df = validate_prices(raw, expected=None if since else universe.tickers, what=source.name)
-    return Fetched("prices", df, _warn("prices", price_warnings(df)))
+    return Fetched("prices", df, _warn("prices", price_warnings(_with_stored_seam(con, df))))
 
 
 def fetch_macro_rows(

@@ -389,3 +389,15 @@ def test_bom_and_blank_headers(kit, wh, tmp_path):
     path.write_text("\n".join(["date,SPY,,GLD", *lines[1:]]) + "\n")
     with pytest.raises(SchemaError, match=r"columns \[3\] have no header"):
         FileSource(prices_path=path).load_prices()
+
+
+def test_jump_at_the_seam_with_stored_prices_is_reported(kit, wh, tmp_path):
+    """An incremental file whose first new close is 10x the last stored one: the jump lies
+    between the warehouse and the file, and is reported all the same."""
+    wide = kit.sample_wide(start="2020-03-02", end="2020-03-06")
+    wide["SPY"] = wide["SPY"] * 10  # e.g. a file in another unit
+    path = tmp_path / "prices.csv"
+    wide.to_csv(path, date_format="%Y-%m-%d")
+    s = run_files(kit, path, incremental=False)(wh)  # window 2020-03-02..: no stored overlap
+    assert any("SPY 2020-03-02 x" in w for w in s.warnings), s.warnings
+    assert not any("TLT" in w for w in s.warnings)
