@@ -43,21 +43,23 @@ def weights(day: str = DAY, tlt: float = 0.3) -> pd.DataFrame:
 def stubbed(monkeypatch):
     """Stub the model inputs; ``frames[day]`` is what the allocator 'produces' for a day."""
     frames: dict[str, pd.DataFrame] = {}
-    inputs = (types.SimpleNamespace(asset_classes={"SPY": "equity", "TLT": "bond"}), None)
-    monkeypatch.setattr(allocate_assets, "_allocator_inputs", lambda *a, **k: inputs)
+    md = types.SimpleNamespace(asset_classes={"SPY": "equity", "TLT": "bond"})
+    monkeypatch.setattr(allocate_assets, "load_market_data", lambda *a, **k: md)
+    monkeypatch.setattr(allocate_assets, "load_design", lambda *a, **k: None)
     monkeypatch.setattr(allocate_assets, "read_table", lambda *a, **k: pd.DataFrame())
-    # no models behind the stub: keep the regime names and publish no attributions
-    monkeypatch.setattr(
-        allocate_assets, "name_published_regimes", lambda df, *a, **k: df, raising=False
-    )
-    no_shap = pd.DataFrame(columns=["date", "ticker", "target", "feature", "value"])
-    monkeypatch.setattr(
-        allocate_assets, "explain_published", lambda *a, **k: no_shap, raising=False
-    )
+    # no reference behind the stub: each day keeps the regime the frame carries
+    monkeypatch.setattr(allocate_assets, "reference_for_naming", lambda *a, **k: None)
     monkeypatch.setattr(
         allocate_assets,
-        "target_weights_for",
-        lambda days, *a, **k: (pd.concat([frames[str(d.date())] for d in days]), []),
+        "reference_regime_labels",
+        lambda dates, ref: {pd.Timestamp(d): "calm" for d in dates},
+    )
+    no_shap = pd.DataFrame(columns=["date", "ticker", "target", "feature", "value"])
+    monkeypatch.setattr(allocate_assets, "explain_design_weights", lambda *a, **k: no_shap)
+    monkeypatch.setattr(
+        allocate_assets,
+        "design_target_weights",
+        lambda md, design, days: (pd.concat([frames[str(d.date())] for d in days]), []),
     )
     return frames
 
