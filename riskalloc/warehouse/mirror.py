@@ -151,6 +151,34 @@ def file_fingerprint(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path
     return int(n), int(h)
 
 
+def stale_years(
+    wh: Warehouse, con: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pd.DataFrame
+) -> list[int | None]:
+    """Partitions touched by ``frame`` whose file differs from DuckDB (or is missing/corrupt).
+
+    Lets a write that changes nothing still repair a mirror left stale by an older version,
+    a manual copy or a crash that left no journal.
+    """
+    years: list[int | None] = (
+        [None] if spec.partition_by_year is None else list(_years(frame, spec.partition_by_year))
+    )
+    files = _file_years(wh, spec)
+    out = []
+    for year in years:
+        want = partition_fingerprint(con, spec, year)
+        f = files.get(year)
+        if f is None:
+            if want[0]:
+                out.append(year)
+            continue
+        try:
+            if file_fingerprint(con, spec, f) != want:
+                out.append(year)
+        except duckdb.Error:
+            out.append(year)
+    return out
+
+
 def sync_parquet(wh: Warehouse, con: duckdb.DuckDBPyConnection, name: str) -> int:
     """Rewrite the whole Parquet mirror of ``name`` from DuckDB; returns files written.
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from riskalloc.errors import SchemaError, WarehouseError, WarehouseLockedError
 from riskalloc.atomic import atomic_write_text
+from riskalloc.errors import SchemaError, WarehouseError, WarehouseLockedError
 from riskalloc.warehouse import parquet
 from riskalloc.warehouse.catalog import table_columns, table_exists
 from riskalloc.warehouse.mirror import (
@@ -30,6 +30,7 @@ from riskalloc.warehouse.mirror import (
     partition_fingerprint,
     repair_pending,
     stage_partitions,
+    stale_years,
 )
 from riskalloc.warehouse.tables import TableSpec, table_spec
 
@@ -225,9 +226,22 @@ def _upsert_in_transaction(
         n_after = con.execute(f'SELECT count(*) FROM "{spec.name}"').fetchall()[0][0]
     finally:
         con.unregister("_ra_stage")
-    staged: list[parquet.StagedFile] = []
-    if not changed.empty or removed:
-        staged = stage_partitions(wh, con, spec, changed if not changed.empty else frame)
+    touched = changed if not changed.empty else frame.iloc[0:0]
+    if removed:
+        touched = frame
+    col = spec.partition_by_year
+    if col is None:  # one file: rewritten when anything changed or it is stale
+        redo = bool(len(touched)) or bool(removed) or bool(stale_years(wh, con, spec, frame))
+        staged = stage_partitions(wh, con, spec, frame) if redo else []
+        return _Pending(spec, n_before, n_after, updated, removed, len(frame), staged)
+    done = {int(y) for y in pd.to_datetime(touched[col]).dt.year.unique()}
+    untouched = frame[~pd.to_datetime(frame[col]).dt.year.isin(done)]
+    stale = stale_years(wh, con, spec, untouched) if len(untouched) else []
+    if stale:
+        log.warning("repairing stale Parquet partitions of %r: %s", spec.name, stale)
+    extra = untouched[pd.to_datetime(untouched[col]).dt.year.isin(stale)]
+    marks = pd.concat([touched[[col]], extra[[col]]], ignore_index=True)
+    staged = stage_partitions(wh, con, spec, marks) if len(marks) else []
     return _Pending(spec, n_before, n_after, updated, removed, len(frame), staged)
 
 

@@ -162,3 +162,20 @@ def test_stray_and_extra_partition_files_are_found_and_removed(kit, wh):
         assert verify_parquet(wh, con, "prices") == []
     assert not stray.exists() and not extra.exists()
     kit.assert_unchanged(wh, before)
+
+
+def test_stale_mirror_without_a_journal_is_repaired_by_an_unchanged_rerun(kit, wh):
+    """The probe's re-run: `unchanged` for every row, and yet the stale mirror (left by an
+    older version, or a copy) is rewritten, because each touched partition is compared."""
+    old = {p: p.read_bytes() for p in (wh.parquet_dir / "prices").rglob("part-0.parquet")}
+    rows = kit.sample_prices(start=kit.SEED_START, end=kit.SEED_END)
+    new = rows.assign(adj_close=rows["adj_close"] * 1.02)
+    with wh.connect() as con:
+        upsert(wh, con, "prices", new)
+    for path, data in old.items():
+        path.write_bytes(data)  # no journal: nothing says the mirror is stale
+    with wh.connect() as con:
+        assert len(verify_parquet(wh, con, "prices")) == 2
+        res = upsert(wh, con, "prices", new)
+        assert (res.inserted, res.updated, res.unchanged) == (0, 0, len(new))
+        assert verify_parquet(wh, con, "prices") == []
