@@ -68,17 +68,19 @@ def write_warehouse(
     weights: pd.DataFrame,
     metrics: pd.DataFrame,
 ) -> dict[str, int]:
-    """Upsert the three frames into the DuckDB file ``db_path``; rows now in each table."""
-    from riskalloc.warehouse.store import Warehouse, upsert
+    """Upsert the three frames into ``db_path`` in one transaction; rows now in each table."""
+    from riskalloc.warehouse.store import Warehouse, upsert_many
 
     wh = Warehouse.from_db_path(db_path)
-    counts = {}
-    with wh.connect() as con:
+    frames = {
+        table: df
         for table, df in (
             ("backtest_returns", returns),
             ("backtest_weights", weights),
             ("backtest_metrics", metrics),
-        ):
-            if len(df):
-                counts[table] = upsert(wh, con, table, df).total_rows
-    return counts
+        )
+        if len(df)
+    }
+    with wh.connect() as con:
+        results = upsert_many(wh, con, frames) if frames else {}
+    return {table: r.total_rows for table, r in results.items()}
