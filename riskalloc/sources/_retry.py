@@ -156,6 +156,7 @@ def no_rows_message(
             why += f"; {held[k]}"
         parts.append(why)
     more = f" (+{len(absent) - 5} more)" if len(absent) > 5 else ""
-    return f"{what}: no rows for {kind} {list(absent)} in the requested window: " + (
+    names = list(absent)[:10] + ([f"+{len(absent) - 10} more"] if len(absent) > 10 else [])
+    return f"{what}: no rows for {kind} {names} in the requested window: " + (
         "; ".join(parts) + more
     )

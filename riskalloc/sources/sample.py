@@ -14,6 +14,7 @@ from importlib import resources
 import pandas as pd
 
 from riskalloc.errors import DataError
+from riskalloc.sources._retry import no_rows_message, to_timestamp
 from riskalloc.sources.schema import (
     macro_from_wide,
     prices_from_wide,
@@ -54,8 +55,20 @@ def _select(wide: pd.DataFrame, names: Sequence[str] | None, what: str) -> pd.Da
     return wide.loc[:, list(names)]
 
 
-def _window(wide: pd.DataFrame, start: str | None, end: str | None) -> pd.DataFrame:
-    return wide.loc[pd.Timestamp(start) if start else None : pd.Timestamp(end) if end else None]
+def _window(wide: pd.DataFrame, start: str | None, end: str | None, what: str) -> pd.DataFrame:
+    """Rows in ``[start, end]``; keys left without a value there are named with the reason."""
+    first, last = to_timestamp(start), to_timestamp(end)
+    out = wide.loc[first:last]
+    empty = [c for c in out.columns if out[c].isna().all()]
+    if empty:
+        held = {
+            c: f"the bundled snapshot has {c} from {wide[c].first_valid_index().date()} to "
+            f"{wide[c].last_valid_index().date()}"
+            for c in empty
+            if wide[c].notna().any()
+        }
+        raise DataError(no_rows_message(f"sample {what}", what, empty, start, end, None, 0, held))
+    return out
 
 
 @dataclass(frozen=True)
@@ -76,7 +89,7 @@ class SampleSource:
         ``since`` is accepted for interface parity and ignored: the snapshot is small and
         the upsert skips unchanged rows.
         """
-        wide = _window(_select(sample_prices_wide(), tickers, "tickers"), start, end)
+        wide = _window(_select(sample_prices_wide(), tickers, "tickers"), start, end, "tickers")
         return validate_prices(prices_from_wide(wide, SOURCE_NAME), expected=tickers)
 
     def fetch_macro(
@@ -87,5 +100,5 @@ class SampleSource:
         since: dict[str, pd.Timestamp] | None = None,
     ) -> pd.DataFrame:
         """Long macro rows with ``available_at`` = the next business day (``since`` ignored)."""
-        wide = _window(_select(sample_macro_wide(), series_ids, "series"), start, end)
+        wide = _window(_select(sample_macro_wide(), series_ids, "series"), start, end, "series")
         return validate_macro(macro_from_wide(wide, SOURCE_NAME), expected=series_ids)

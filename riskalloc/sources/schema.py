@@ -274,7 +274,9 @@ def validate_prices(
     if expected is not None:
         absent = sorted(set(expected) - set(out["ticker"]))
         if absent:
-            raise DataError(f"{what}: no rows for tickers {absent}; check the universe file")
+            raise DataError(
+                f"{what}: no rows for tickers {absent}; check the universe file and the dates"
+            )
     return out.sort_values(["ticker", "date"], kind="mergesort").reset_index(drop=True)
 
 
@@ -337,7 +339,9 @@ def validate_macro(
     if expected is not None:
         absent = sorted(set(expected) - set(out["series_id"]))
         if absent:
-            raise DataError(f"{what}: no rows for series {absent}; check the universe file")
+            raise DataError(
+                f"{what}: no rows for series {absent}; check the universe file and the dates"
+            )
     return out.sort_values(["series_id", "date"], kind="mergesort").reset_index(drop=True)
 
 

@@ -169,3 +169,12 @@ def test_macro_available_years_after_the_value_is_reported(kit, wh, tmp_path, ca
         s = ingest_macro(wh, con, FileSource(macro_path=macro), kit.UNIVERSE, "2020-03-02")
     assert s.warnings and "VIXCLS 2020-03-03" in s.warnings[0]
     assert "available over 366 days after their date" in caplog.text
+
+
+def test_sample_window_without_data_says_so(kit, wh, capsys):
+    """Not "check the universe file": the window lies after the bundled snapshot."""
+    code = cli_main(["--db", str(wh.db_path), "ingest", "--start", "2023-06-01", "--full"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "window 2023-06-01 to the last date; the bundled snapshot has SPY from" in err
+    assert "check the universe file" not in err
