@@ -146,7 +146,7 @@ def render_daily_report(
     since = f"since the last {rebalance} rebalance ({prev_day.date()})" if prev_day else ""
     head = [
         f"<p><b>Exposure</b> {_pct(exposure)} (cash {_pct(1 - exposure)}). "
-        f"<b>Allocator regime</b> {html.escape(regime)}; <b>reference regime</b> "
+        f"<b>Published regime</b> {html.escape(regime)}; <b>reference regime</b> "
         + (f"{html.escape(ref_regime)} (p = {ref_p:.2f})" if ref_regime else "not available")
         + f". <b>Drawdown</b> of the published strategy {_pct(current_dd)} now, "
         f"worst {_pct(max_dd)} since {published[0].date()} ({rebalance} rebalancing, "

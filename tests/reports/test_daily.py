@@ -86,7 +86,7 @@ def test_the_page_says_what_a_pm_needs(warehouse: Warehouse, md: MarketData, tmp
     assert 0 <= rep.drawdown <= rep.max_drawdown < 0.5
     assert rep.drivers.iloc[0]["feature"] == "asset:vol_forecast"  # largest |SHAP| first
     page = rep.path.read_text()
-    for text in ("Weights by asset class", "Allocator regime", "Drawdown", "vol_forecast"):
+    for text in ("Weights by asset class", "Published regime", "Drawdown", "vol_forecast"):
         assert text in page
     assert rep.trades_summary is not None and "turnover" in page
 
