@@ -12,7 +12,7 @@ import pandas as pd
 
 from riskalloc.config import Universe, load_universe
 from riskalloc.errors import DataError
-from riskalloc.sources.schema import to_wide
+from riskalloc.sources.schema import macro_from_wide, to_wide
 
 TRADING_DAYS = 252
 
@@ -56,6 +56,47 @@ class MarketData:
             risk_free=universe.risk_free_rate,
             equity_proxy=universe.equity_proxy if universe.equity_proxy in keep else None,
             series_roles={s.series_id: s.role for s in universe.series},
+        )
+
+    @classmethod
+    def from_wide(
+        cls,
+        prices: pd.DataFrame,
+        macro: pd.DataFrame | None = None,
+        universe: Universe | None = None,
+    ) -> MarketData:
+        """Build from wide prices (date x ticker) and optional wide FRED values (date x series).
+
+        Roles come from ``universe`` (default: the bundled one) for the tickers and series it
+        knows; other tickers are of class ``other``. A macro value dated d becomes available
+        on the next business day, as in the warehouse.
+        """
+        u = universe or load_universe()
+        wide = prices.astype(float).copy()
+        wide.index = pd.DatetimeIndex(pd.to_datetime(wide.index), name="date")
+        wide.columns = [str(c) for c in wide.columns]
+        if macro is None or macro.empty:
+            m = pd.DataFrame(columns=["date", "series_id", "value", "available_at"])
+            m = m.astype(
+                {"value": float, "date": "datetime64[ns]", "available_at": "datetime64[ns]"}
+            )
+        else:
+            m = macro_from_wide(macro, "user").loc[
+                :, ["date", "series_id", "value", "available_at"]
+            ]
+            m["date"] = pd.to_datetime(m["date"])
+            m["available_at"] = pd.to_datetime(m["available_at"])
+        classes = u.asset_classes()
+        tickers = list(wide.columns)
+        has_rf = u.risk_free_rate is not None and (m["series_id"] == u.risk_free_rate).any()
+        return cls(
+            prices=wide.sort_index(),
+            macro=m.sort_values(["series_id", "date"]).reset_index(drop=True),
+            asset_classes={t: classes.get(t, "other") for t in tickers},
+            cash=u.cash if u.cash in tickers else None,
+            risk_free=u.risk_free_rate if has_rf else None,
+            equity_proxy=u.equity_proxy if u.equity_proxy in tickers else None,
+            series_roles={s.series_id: s.role for s in u.series},
         )
 
     @classmethod

@@ -5,7 +5,14 @@ Typical use::
     w = run_walk_forward(strategy, md, "2017-01-01", "2022-12-31", rebalance="monthly")
     res = simulate(w, md, cost_bps=10, start="2017-01-01", end="2022-12-31")
     metrics_table(res)
+
+The package itself is callable: ``riskalloc.backtest(design, start=..., end=...)`` is
+:func:`riskalloc.api.backtest`, the headline runner that the CLI and the asset use.
 """
+
+import sys
+import types
+from typing import Any
 
 from riskalloc.backtest.baselines import BASELINES, erc_weights, make_baseline
 from riskalloc.backtest.engine import BacktestResult, simulate
@@ -53,3 +60,16 @@ __all__ = [
     "weights_frame",
     "write_warehouse",
 ]
+
+
+class _CallableModule(types.ModuleType):
+    """``riskalloc.backtest(...)`` runs :func:`riskalloc.api.backtest`; attributes as usual."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The headline walk-forward backtest (see :func:`riskalloc.api.backtest`)."""
+        from riskalloc.api import backtest
+
+        return backtest(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

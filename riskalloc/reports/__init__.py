@@ -4,3 +4,5 @@ Modules: ``shap_attributions`` (explain, check_local_accuracy, aggregate_by_regi
 ``regime_report``, ``shap_report`` and ``render`` (atomic writes, Markdown/HTML helpers).
 Heavy libraries (shap, matplotlib) are imported only where used.
 """
+
+__all__: list[str] = []  # import the submodules by name (heavy libraries stay unloaded)
