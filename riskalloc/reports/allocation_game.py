@@ -19,6 +19,8 @@ from riskalloc.allocate.dataset import AllocatorData
 from riskalloc.allocate.train import TrainedAllocator
 from riskalloc.reports.shap_attributions import check_local_accuracy, explain, output_name
 
+__all__ = ["VOL_PLAYER", "allocation_game", "explain_allocations", "output_names", "player_names"]
+
 VOL_PLAYER = "asset:vol_forecast"
 
 

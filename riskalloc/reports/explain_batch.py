@@ -1,6 +1,6 @@
 """SHAP for every published weight: one batched permutation-Shapley pass over many dates.
 
-Same players, reference and game as :mod:`riskalloc.allocate.explain` (macro features, asset
+Same players, reference and game as :mod:`riskalloc.reports.allocation_game` (macro features, asset
 feature types, vol forecasts; a player at 0 sits at the training reference, at 1 at the day's
 value). Instead of one explainer call per date, every date's coalitions go through the model in
 large batches, with the same antithetic permutations for all dates. Along each permutation the
@@ -9,7 +9,7 @@ checked on every date). With ``orders="all"`` (p! permutations, small p) the val
 exact Shapley values; with sampled orders they are the usual unbiased permutation estimate.
 
 The model is reached only through a *game factory*: ``allocation_game_batch`` here, or any
-per-date game such as :func:`riskalloc.allocate.explain.allocation_game` via
+per-date game such as :func:`riskalloc.reports.allocation_game.allocation_game` via
 :func:`per_date_games`, so a different production model plugs in without changes here.
 """
 
@@ -26,10 +26,10 @@ import pandas as pd
 import torch
 
 from riskalloc.allocate.dataset import AllocatorData
-from riskalloc.allocate.explain import output_names, player_names
 from riskalloc.allocate.registry import KIND, load_allocator
 from riskalloc.allocate.train import TrainedAllocator
 from riskalloc.errors import ModelError
+from riskalloc.reports.allocation_game import output_names, player_names
 from riskalloc.reports.shap_attributions import ShapResult
 
 BatchGame = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (z (m, p), date row j (m,)) → (m, q)
@@ -41,7 +41,7 @@ CHUNK_ROWS = 2048
 def allocation_game_batch(
     trained: TrainedAllocator, data: AllocatorData, idx: np.ndarray, ref_vol: np.ndarray
 ) -> BatchGame:
-    """The allocation game of :func:`~riskalloc.allocate.explain.allocation_game` for all
+    """The allocation game of :func:`~riskalloc.reports.allocation_game.allocation_game` for all
     dates ``idx`` at once: row r of z plays on date ``idx[j[r]]``."""
     q, p = len(data.macro_features), len(data.asset_features)
     norm = trained.norm

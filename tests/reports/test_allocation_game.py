@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 
 from riskalloc.allocate.dataset import build_allocator_data
-from riskalloc.allocate.explain import allocation_game, explain_allocations, player_names
 from riskalloc.allocate.model import AllocatorConfig
 from riskalloc.allocate.train import TrainConfig, train_allocator
+from riskalloc.market import MarketData
+from riskalloc.reports.allocation_game import allocation_game, explain_allocations, player_names
 
 FAST = TrainConfig(epochs=1, blocks_per_epoch=8, batch=8, block=8, val_days=126)
 
 
 @pytest.fixture(scope="module")
-def data(sample_md):
-    md = sample_md.select(["SPY", "TLT", "GLD", "LQD", "BIL"])
+def data():
+    md = MarketData.sample().select(["SPY", "TLT", "GLD", "LQD", "BIL"])
     return build_allocator_data(md.until("2012-12-31"), start="2010-01-01")
 
 

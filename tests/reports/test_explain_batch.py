@@ -13,13 +13,13 @@ import pytest
 import torch
 
 from riskalloc.allocate.dataset import AllocatorData, build_allocator_data
-from riskalloc.allocate.explain import allocation_game, player_names
 from riskalloc.allocate.registry import save_allocator
 from riskalloc.allocate.strategy import allocation_frame
 from riskalloc.allocate.train import TrainConfig, TrainedAllocator, train_allocator
 from riskalloc.cli import main
 from riskalloc.errors import ModelError
 from riskalloc.market import MarketData
+from riskalloc.reports.allocation_game import allocation_game, player_names
 from riskalloc.reports.explain_batch import (
     allocation_game_batch,
     batched_shapley,
