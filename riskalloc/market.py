@@ -7,12 +7,16 @@ up to and including ``t`` and only macro values already *available* at ``t``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from riskalloc.config import Universe, load_universe
 from riskalloc.errors import DataError
 from riskalloc.sources.schema import macro_from_wide, to_wide
+
+if TYPE_CHECKING:
+    import duckdb
 
 TRADING_DAYS = 252
 
@@ -163,3 +167,18 @@ class MarketData:
             cash=self.cash if self.cash in tickers else None,
             equity_proxy=self.equity_proxy if self.equity_proxy in tickers else None,
         )
+
+
+def load_market_data(
+    con: duckdb.DuckDBPyConnection, universe: Universe, end: str | pd.Timestamp | None = None
+) -> MarketData:
+    """The warehouse's ``prices`` and ``macro`` rows of the universe as one :class:`MarketData`,
+    cut at ``end`` (point in time)."""
+    from riskalloc.warehouse.reads import read_table
+
+    prices = read_table(con, "prices", where={"ticker": universe.tickers})
+    macro = read_table(con, "macro", where={"series_id": universe.series_ids})
+    if prices.empty:
+        raise DataError("the warehouse has no prices for the universe; run the ingest first")
+    md = MarketData.from_long(prices, macro, universe)
+    return md if end is None else md.until(end)

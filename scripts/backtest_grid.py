@@ -22,7 +22,7 @@ import torch
 from riskalloc.allocate.dataset import forecast_wide
 from riskalloc.backtest.headline import run_headline
 from riskalloc.config import load_universe
-from riskalloc.warehouse.market import load_market_data
+from riskalloc.market import load_market_data
 from riskalloc.warehouse.reads import read_table
 from riskalloc.warehouse.store import Warehouse, upsert
 

@@ -14,13 +14,13 @@ from riskalloc.allocate.design_weights import design_target_weights
 from riskalloc.allocate.publish import validate_target_weights
 from riskalloc.allocate.registry import data_hash, registry_row, save_allocator
 from riskalloc.allocate.train import TrainConfig, train_allocator
+from riskalloc.market import load_market_data
 from riskalloc.quality.calendar import trading_days
 from riskalloc.reports.daily import top_drivers
 from riskalloc.reports.design_attributions import explain_design_weights
 from riskalloc.reports.guard import JumpLimits, guard_publish
 from riskalloc.reports.regime_names import reference_for_naming, reference_regime_labels
 from riskalloc.warehouse.catalog import table_exists
-from riskalloc.warehouse.market import load_market_data
 from riskalloc.warehouse.reads import read_table
 from riskalloc.warehouse.store import upsert
 

@@ -12,7 +12,7 @@ from riskalloc.allocate.train import TrainConfig
 from riskalloc.backtest.headline import run_headline
 from riskalloc.backtest.metrics import HEADLINE
 from riskalloc.backtest.report import write_report
-from riskalloc.warehouse.market import load_market_data
+from riskalloc.market import load_market_data
 from riskalloc.warehouse.reads import read_table
 from riskalloc.warehouse.store import upsert
 

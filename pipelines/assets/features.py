@@ -6,7 +6,7 @@ from pipelines.metadata import date_range, table_preview
 from pipelines.resources import SourceResource, WarehouseResource
 from riskalloc.features.asset import build_asset_features
 from riskalloc.features.macro import build_macro_features
-from riskalloc.warehouse.market import load_market_data
+from riskalloc.market import load_market_data
 from riskalloc.warehouse.store import upsert
 
 

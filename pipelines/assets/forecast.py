@@ -19,8 +19,8 @@ from riskalloc.forecast.production import (
 )
 from riskalloc.forecast.registry import data_hash, load_model, registry_row, save_model
 from riskalloc.forecast.walkforward import MODELS, forecast_range
+from riskalloc.market import load_market_data
 from riskalloc.warehouse.catalog import table_columns, table_exists
-from riskalloc.warehouse.market import load_market_data
 from riskalloc.warehouse.reads import read_table
 from riskalloc.warehouse.store import upsert
 

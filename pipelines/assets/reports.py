@@ -13,13 +13,13 @@ from riskalloc.allocate.dataset import build_allocator_data, forecast_wide
 from riskalloc.allocate.design import load_design
 from riskalloc.allocate.design_weights import design_target_weights
 from riskalloc.allocate.registry import KIND
+from riskalloc.market import load_market_data
 from riskalloc.reports.daily import daily_report_from_warehouse
 from riskalloc.reports.design_attributions import explain_design_weights
 from riskalloc.reports.regimes import run_regime_report
 from riskalloc.reports.shap_report import shap_report as render_shap_report
 from riskalloc.reports.trades import TradeSettings, run_trade_list
 from riskalloc.warehouse.catalog import table_exists
-from riskalloc.warehouse.market import load_market_data
 from riskalloc.warehouse.reads import read_table
 from riskalloc.warehouse.store import upsert
 
