@@ -175,7 +175,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 "interrupted; run `riskalloc repair` to check the warehouse"
             ) from None
         if changed:
-            from riskalloc.warehouse.parquet import pending_tables
+            from riskalloc.warehouse.mirror import pending_tables
 
             mirror = (
                 "the Parquet mirror is stale: run `riskalloc repair`"
@@ -223,7 +223,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 def cmd_repair(args: argparse.Namespace) -> int:
     """Check the Parquet mirror against DuckDB (content checksums) and rewrite what differs."""
     from riskalloc.warehouse import TABLES, Warehouse, sync_parquet, table_exists, verify_parquet
-    from riskalloc.warehouse import parquet as pq
+    from riskalloc.warehouse import mirror as pq
 
     wh = Warehouse.from_db_path(args.db)
     if not wh.db_path.is_file():

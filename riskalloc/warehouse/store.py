@@ -23,7 +23,7 @@ import pandas as pd
 
 from riskalloc.atomic import atomic_write_text
 from riskalloc.errors import SchemaError, WarehouseError, WarehouseLockedError
-from riskalloc.warehouse import parquet
+from riskalloc.warehouse import mirror
 from riskalloc.warehouse.catalog import table_columns, table_exists
 from riskalloc.warehouse.mirror import (
     file_fingerprint,
@@ -184,7 +184,7 @@ class _Pending:
     updated: int
     removed: int
     n_frame: int
-    staged: list[parquet.StagedFile]
+    staged: list[mirror.StagedFile]
 
 
 def _upsert_in_transaction(
@@ -231,17 +231,21 @@ def _upsert_in_transaction(
         touched = frame
     col = spec.partition_by_year
     if col is None:  # one file: rewritten when anything changed or it is stale
-        redo = bool(len(touched)) or bool(removed) or bool(stale_years(wh, con, spec, frame))
-        staged = stage_partitions(wh, con, spec, frame) if redo else []
+        redo = (
+            bool(len(touched))
+            or bool(removed)
+            or bool(stale_years(wh.parquet_dir, con, spec, frame))
+        )
+        staged = stage_partitions(wh.parquet_dir, con, spec, frame) if redo else []
         return _Pending(spec, n_before, n_after, updated, removed, len(frame), staged)
     done = {int(y) for y in pd.to_datetime(touched[col]).dt.year.unique()}
     untouched = frame[~pd.to_datetime(frame[col]).dt.year.isin(done)]
-    stale = stale_years(wh, con, spec, untouched) if len(untouched) else []
+    stale = stale_years(wh.parquet_dir, con, spec, untouched) if len(untouched) else []
     if stale:
         log.warning("repairing stale Parquet partitions of %r: %s", spec.name, stale)
     extra = untouched[pd.to_datetime(untouched[col]).dt.year.isin(stale)]
     marks = pd.concat([touched[[col]], extra[[col]]], ignore_index=True)
-    staged = stage_partitions(wh, con, spec, marks) if len(marks) else []
+    staged = stage_partitions(wh.parquet_dir, con, spec, marks) if len(marks) else []
     return _Pending(spec, n_before, n_after, updated, removed, len(frame), staged)
 
 
@@ -277,9 +281,9 @@ def _settle_failed_commit(con: duckdb.DuckDBPyConnection, pending: list[_Pending
             else:
                 holds_new = file_fingerprint(con, p.spec, s.tmp) == want
             if holds_new:
-                parquet.publish([s])
+                mirror.publish([s])
             else:
-                parquet.discard([s])
+                mirror.discard([s])
 
 
 def _settled(con: duckdb.DuckDBPyConnection, pending: list[_Pending]) -> bool:
@@ -302,7 +306,7 @@ def _publish_committed(pending: list[_Pending], journals: list[Path]) -> None:
 
     def finish() -> None:
         for p in pending:
-            parquet.publish(p.staged)
+            mirror.publish(p.staged)
         for journal in journals:
             journal.unlink(missing_ok=True)
 
@@ -346,9 +350,9 @@ def upsert_many(
                     f"replace=True is only for tables without year partitions ({spec.name!r})"
                 )
     now = now or datetime.now(timezone.utc)
-    if parquet.clean_stale_temp(wh.parquet_dir):
+    if mirror.clean_stale_temp(wh.parquet_dir):
         log.warning("removed temp files of an interrupted write under %s", wh.parquet_dir)
-    repair_pending(wh, con)
+    repair_pending(wh.parquet_dir, con)
     pending: list[_Pending] = []
     journals: list[Path] = []
     committing = False
@@ -362,7 +366,7 @@ def upsert_many(
             )
         for p in pending:
             if p.staged:
-                journal = parquet.journal_path(wh.parquet_dir, p.spec.name)
+                journal = mirror.journal_path(wh.parquet_dir, p.spec.name)
                 atomic_write_text(journal, f"{now.isoformat()}\n")
                 journals.append(journal)
         committing = True
@@ -370,7 +374,7 @@ def upsert_many(
     except BaseException:
         if not committing:
             _rollback(con)
-            parquet.discard([s for p in pending for s in p.staged])
+            mirror.discard([s for p in pending for s in p.staged])
         elif not _settled(con, pending):
             raise  # the journals stay: the next write rewrites those mirrors
         for journal in journals:
@@ -437,10 +441,10 @@ def delete_range(
         clauses.append(f'"{c}" IN (SELECT unnest(?))')
         params.append([str(v) for v in vals])
     cond = " AND ".join(clauses)
-    if parquet.clean_stale_temp(wh.parquet_dir):
+    if mirror.clean_stale_temp(wh.parquet_dir):
         log.warning("removed temp files of an interrupted write under %s", wh.parquet_dir)
-    repair_pending(wh, con)
-    journal = parquet.journal_path(wh.parquet_dir, spec.name)
+    repair_pending(wh.parquet_dir, con)
+    journal = mirror.journal_path(wh.parquet_dir, spec.name)
     pending: _Pending | None = None
     committing = False
     con.execute("BEGIN TRANSACTION").fetchall()
@@ -448,7 +452,7 @@ def delete_range(
         gone = con.execute(f'SELECT "{col}" FROM "{spec.name}" WHERE {cond}', params).df()
         n_before = con.execute(f'SELECT count(*) FROM "{spec.name}"').fetchall()[0][0]
         con.execute(f'DELETE FROM "{spec.name}" WHERE {cond}', params).fetchall()
-        staged = stage_partitions(wh, con, spec, gone) if len(gone) else []
+        staged = stage_partitions(wh.parquet_dir, con, spec, gone) if len(gone) else []
         pending = _Pending(spec, n_before, n_before - len(gone), 0, len(gone), 0, staged)
         if staged:
             atomic_write_text(journal, f"{datetime.now(timezone.utc).isoformat()}\n")
@@ -458,7 +462,7 @@ def delete_range(
         if not committing or pending is None:
             _rollback(con)
             if pending is not None:
-                parquet.discard(pending.staged)
+                mirror.discard(pending.staged)
         elif not _settled(con, [pending]):
             raise  # the journal stays: the next write rewrites the mirror
         journal.unlink(missing_ok=True)

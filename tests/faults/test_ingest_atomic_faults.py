@@ -100,7 +100,7 @@ def test_interrupt_between_the_two_tables_writes_nothing(kit, wh, tmp_path):
 
 def test_failure_writing_the_second_table_rolls_back_the_first(kit, wh, tmp_path, monkeypatch):
     """Staging macro's Parquet fails (disk full) after prices' rows went in: both roll back."""
-    from riskalloc.warehouse import parquet as pq_mod
+    from riskalloc.warehouse import mirror as pq_mod
 
     real = pq_mod.stage_table
 

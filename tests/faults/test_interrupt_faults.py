@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from riskalloc.cli import main as cli_main
-from riskalloc.warehouse import parquet as pq_mod
+from riskalloc.warehouse import mirror as pq_mod
 from riskalloc.warehouse import store as store_mod
 from riskalloc.warehouse import sync_parquet, table_fingerprint, upsert, verify_parquet
 
@@ -147,7 +147,7 @@ KILL_SCRIPT = textwrap.dedent(
     import os, sys, time
     import pandas as pd
     from riskalloc.sources.sample import SampleSource
-    from riskalloc.warehouse import Warehouse, upsert, parquet
+    from riskalloc.warehouse import Warehouse, upsert, mirror as parquet
     from riskalloc.warehouse import store
     step = sys.argv[2]
 

@@ -38,7 +38,7 @@ WRITER = textwrap.dedent(
     """
     import sys, time, pathlib
     import pandas as pd
-    from riskalloc.warehouse import Warehouse, upsert, parquet
+    from riskalloc.warehouse import Warehouse, upsert, mirror as parquet
 
     root, rows, go, wait, hold = sys.argv[1:6]
     df = pd.read_parquet(rows)

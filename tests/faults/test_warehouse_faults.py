@@ -53,7 +53,7 @@ def test_sigkill_in_the_middle_of_a_write(seeded):
         f"""
         import sys, time
         from riskalloc.sources.sample import SampleSource
-        from riskalloc.warehouse import Warehouse, upsert, parquet
+        from riskalloc.warehouse import Warehouse, upsert, mirror as parquet
         real = parquet.stage_table
         def slow(data, final):
             staged = real(data, final)
@@ -107,7 +107,7 @@ def test_corrupt_parquet_file_is_detected_and_repaired(seeded):
 
 def test_full_disk_during_parquet_write(seeded, monkeypatch):
     wh, base = seeded
-    from riskalloc.warehouse import parquet as pq_mod
+    from riskalloc.warehouse import mirror as pq_mod
 
     with wh.connect() as con:
         before = table_fingerprint(con, "prices")
@@ -132,7 +132,7 @@ def test_crash_between_commit_and_publish_is_repaired_by_the_next_write(seeded, 
     """Publishing fails twice after the commit: the journal marks the mirror stale, verify
     says so, and the next write (even one that changes nothing) rewrites it from DuckDB."""
     wh, base = seeded
-    from riskalloc.warehouse import parquet as pq_mod
+    from riskalloc.warehouse import mirror as pq_mod
 
     files_before = _visible_files(wh.parquet_dir)
 

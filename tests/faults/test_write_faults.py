@@ -14,7 +14,7 @@ from pipelines.schedules import build_schedules, nightly_run_config
 from riskalloc.errors import SchemaError, WarehouseError
 from riskalloc.quality import is_trading_day, previous_trading_day
 from riskalloc.sources.sample import SampleSource
-from riskalloc.warehouse import parquet as pq_mod
+from riskalloc.warehouse import mirror as pq_mod
 from riskalloc.warehouse import sync_parquet, upsert, verify_parquet
 from riskalloc.warehouse.ingest import ingest_prices
 

@@ -23,7 +23,7 @@ from riskalloc.warehouse import (
     table_fingerprint,
     upsert,
 )
-from riskalloc.warehouse import parquet as pq_mod
+from riskalloc.warehouse import mirror as pq_mod
 
 
 @pytest.fixture(scope="module")
