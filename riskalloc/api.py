@@ -1,14 +1,13 @@
-"""Library entry points over the pipeline's own code: the exact layer, vol forecasters, backtest.
+"""Library entry points over the pipeline's own code: the exact layer and the vol forecasters.
 
 Nothing here re-implements a stage: :func:`risk_budgeting_weights` calls the layer's solver
-(:func:`riskalloc.allocate.risk_budgeting.solve_risk_budgeting`), :class:`VolForecaster` the
-baseline forecasters of :mod:`riskalloc.forecast`, and :func:`backtest` the headline runner
-(:func:`riskalloc.backtest.headline.run_headline`) that the CLI and the Dagster asset run.
+(:func:`riskalloc.allocate.risk_budgeting.solve_risk_budgeting`) and :class:`VolForecaster` the
+baseline forecasters of :mod:`riskalloc.forecast`. The backtest is ``riskalloc.backtest(...)``
+(:func:`riskalloc.backtest.headline.backtest`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
@@ -19,11 +18,8 @@ from riskalloc.errors import ConfigError, DataError
 if TYPE_CHECKING:
     import torch
 
-    from riskalloc.allocate.design import AllocatorDesign
-    from riskalloc.backtest.headline import Headline
-    from riskalloc.market import MarketData
 
-__all__ = ["VolForecaster", "backtest", "risk_budgeting_weights"]
+__all__ = ["VolForecaster", "risk_budgeting_weights"]
 
 ForecastModel = Literal["ewma", "garch", "har"]
 
@@ -179,64 +175,3 @@ class VolForecaster:
             x = np.column_stack([design[k][t].to_numpy() for k in design])
             out[t] = np.exp(har_predict(coef, x))
         return out
-
-
-def backtest(
-    design: AllocatorDesign | None = None,
-    *,
-    md: MarketData | None = None,
-    prices: pd.DataFrame | None = None,
-    macro: pd.DataFrame | None = None,
-    start: str = "2017-01-01",
-    end: str = "2022-12-31",
-    baselines: Iterable[str] | None = None,
-    ablations: bool = False,
-    costs: Iterable[float] | None = None,
-    rebalances: Iterable[str] | None = None,
-    seeds: Iterable[int] = (0,),
-    retrain: str | None = None,
-) -> Headline:
-    """Walk-forward backtest of a design against the baselines: the runner of the CLI and asset.
-
-    Parameters
-    ----------
-    design : AllocatorDesign, optional
-        Default: the committed production design (``riskalloc.allocate.load_design()``).
-    md : MarketData, optional
-        The market; else built from ``prices`` (date x ticker) and ``macro`` (date x FRED id),
-        else the bundled data.
-    start, end : str
-        Out-of-sample window.
-    baselines : iterable of str, optional
-        Default: all of ``riskalloc.backtest.headline.BASELINES``.
-    ablations : bool, default False
-        Add the design's ablations (each part of it switched off).
-    costs, rebalances, seeds, retrain
-        Grid settings; defaults are the headline's (10 bps, weekly, seed 0, yearly).
-
-    Returns
-    -------
-    riskalloc.backtest.headline.Headline
-        ``.grid.metrics`` (one row per strategy, setting and period, with Sharpe p-values
-        against ERC and equal weight), ``.grid.results`` (daily returns, weights),
-        ``.drawdowns`` and ``.covid``.
-    """
-    from riskalloc.backtest import headline as h
-    from riskalloc.market import MarketData
-
-    if md is None:
-        md = MarketData.sample() if prices is None else MarketData.from_wide(prices, macro)
-    return h.run_headline(
-        md,
-        None,
-        start=start,
-        end=end,
-        costs=(h.DEFAULT_COST_BPS,) if costs is None else costs,
-        rebalances=(h.DEFAULT_REBALANCE,) if rebalances is None else rebalances,
-        seeds=seeds,
-        ablations=ablations,
-        baselines=h.BASELINES if baselines is None else baselines,
-        design=design,
-        v1=False,
-        retrain=h.DEFAULT_RETRAIN if retrain is None else retrain,
-    )

@@ -165,3 +165,13 @@ def test_every_subpackage_declares_all_and_its_names_exist() -> None:
         assert hasattr(mod, "__all__"), f"riskalloc.{info.name} has no __all__"
         for name in mod.__all__:
             assert getattr(mod, name) is not None, f"riskalloc.{info.name}.{name}"
+
+
+def test_backtest_is_the_headline_runner_of_the_cli_and_the_asset() -> None:
+    from riskalloc.backtest.headline import run_headline
+
+    kw = {"start": "2019-01-01", "end": "2019-06-28", "baselines": ["erc"], "ablations": False}
+    got = riskalloc.backtest(**kw)
+    want = run_headline(MarketData.sample(), None, **kw)
+    pd.testing.assert_frame_equal(got.grid.metrics, want.grid.metrics)
+    assert set(got.grid.metrics["strategy"]) == {"riskalloc", "erc"}

@@ -7,7 +7,7 @@ Typical use::
     metrics_table(res)
 
 The package itself is callable: ``riskalloc.backtest(design, start=..., end=...)`` is
-:func:`riskalloc.api.backtest`, the headline runner that the CLI and the asset use.
+:func:`riskalloc.backtest.headline.backtest`, the headline runner the CLI and the asset use.
 """
 
 import sys
@@ -63,11 +63,11 @@ __all__ = [
 
 
 class _CallableModule(types.ModuleType):
-    """``riskalloc.backtest(...)`` runs :func:`riskalloc.api.backtest`; attributes as usual."""
+    """``riskalloc.backtest(...)`` runs :func:`~riskalloc.backtest.headline.backtest`."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """The headline walk-forward backtest (see :func:`riskalloc.api.backtest`)."""
-        from riskalloc.api import backtest
+        """The headline walk-forward backtest (see :func:`riskalloc.backtest.headline.backtest`)."""
+        from riskalloc.backtest.headline import backtest
 
         return backtest(*args, **kwargs)
 

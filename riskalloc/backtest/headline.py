@@ -178,6 +178,65 @@ def run_headline(
     return Headline(grid, *stress_summary(grid, md))
 
 
+def backtest(
+    design: AllocatorDesign | None = None,
+    *,
+    md: MarketData | None = None,
+    prices: pd.DataFrame | None = None,
+    macro: pd.DataFrame | None = None,
+    start: str = "2017-01-01",
+    end: str = "2022-12-31",
+    baselines: Iterable[str] | None = None,
+    ablations: bool = False,
+    costs: Iterable[float] | None = None,
+    rebalances: Iterable[str] | None = None,
+    seeds: Iterable[int] = (0,),
+    retrain: str | None = None,
+) -> Headline:
+    """``riskalloc.backtest(...)``: the headline run of a design against the baselines, on the
+    bundled data by default (the library face of :func:`run_headline`).
+
+    Parameters
+    ----------
+    design : AllocatorDesign, optional
+        Default: the committed production design (``riskalloc.allocate.load_design()``).
+    md : MarketData, optional
+        The market; else built from ``prices`` (date x ticker) and ``macro`` (date x FRED id),
+        else the bundled data.
+    start, end : str
+        Out-of-sample window.
+    baselines : iterable of str, optional
+        Default: all of ``riskalloc.backtest.headline.BASELINES``.
+    ablations : bool, default False
+        Add the design's ablations (each part of it switched off).
+    costs, rebalances, seeds, retrain
+        Grid settings; defaults are the headline's (10 bps, weekly, seed 0, yearly).
+
+    Returns
+    -------
+    riskalloc.backtest.headline.Headline
+        ``.grid.metrics`` (one row per strategy, setting and period, with Sharpe p-values
+        against ERC and equal weight), ``.grid.results`` (daily returns, weights),
+        ``.drawdowns`` and ``.covid``.
+    """
+    if md is None:
+        md = MarketData.sample() if prices is None else MarketData.from_wide(prices, macro)
+    return run_headline(
+        md,
+        None,
+        start=start,
+        end=end,
+        costs=(DEFAULT_COST_BPS,) if costs is None else costs,
+        rebalances=(DEFAULT_REBALANCE,) if rebalances is None else rebalances,
+        seeds=seeds,
+        ablations=ablations,
+        baselines=BASELINES if baselines is None else baselines,
+        design=design,
+        v1=False,
+        retrain=DEFAULT_RETRAIN if retrain is None else retrain,
+    )
+
+
 def add_significance(grid: GridResult, n_trials: int | None = None) -> pd.DataFrame:
     """``grid.metrics`` with, per row, the Ledoit-Wolf p-value of its Sharpe ratio against ERC
     and equal weight on the same days and settings (``p_sharpe_vs_erc``,
