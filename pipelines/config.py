@@ -5,6 +5,8 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
+from riskalloc.backtest.headline import DEFAULT_COST_BPS, DEFAULT_REBALANCE
+
 
 class IngestConfig(dg.Config):
     """Date range and mode of an ingest run."""
@@ -36,8 +38,8 @@ class BacktestConfig(dg.Config):
 
     start: str = Field("2017-01-01", description="First out-of-sample date.")
     end: str = Field("2022-12-31", description="Last out-of-sample date.")
-    cost_bps: float = Field(10.0, description="Transaction cost in bps of turnover.")
-    rebalance: str = Field("weekly", description="daily | weekly | monthly")
+    cost_bps: float = Field(DEFAULT_COST_BPS, description="Transaction cost in bps of turnover.")
+    rebalance: str = Field(DEFAULT_REBALANCE, description="daily | weekly | monthly")
     seed: int = Field(0, description="Seed of the learned strategies.")
     ablations: bool = Field(True, description="Also run the ablations of riskalloc.")
     epochs: int = Field(20, description="Allocator epochs per fold (early stopping).")

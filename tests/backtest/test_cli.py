@@ -139,3 +139,44 @@ def test_cli_cash_none_makes_every_column_risky(files, tmp_path, capsys):
     code = run_backtest_cli(_argv(files, out, "--cash", "none", "--strategies", "erc"))
     assert code == 0, capsys.readouterr().err
     assert "BIL" in set(pd.read_csv(out / "weights.csv")["ticker"])
+
+
+def test_cli_asset_and_runner_share_their_defaults():
+    """One evaluation runner: the CLI's defaults are the backtest asset's."""
+    from pipelines.config import BacktestConfig
+    from riskalloc.backtest.cli import build_parser
+    from riskalloc.backtest.headline import DEFAULT_COST_BPS, DEFAULT_REBALANCE, DEFAULT_RETRAIN
+
+    args = build_parser().parse_args(
+        [
+            "--prices",
+            "p",
+            "--macro",
+            "m",
+            "--start",
+            "2017-01-01",
+            "--end",
+            "2018-01-01",
+            "--out",
+            "o",
+        ]
+    )
+    asset = BacktestConfig()
+    assert (args.rebalance, args.cost_bps, args.retrain) == (
+        DEFAULT_REBALANCE,
+        DEFAULT_COST_BPS,
+        DEFAULT_RETRAIN,
+    )
+    assert (asset.rebalance, asset.cost_bps) == (DEFAULT_REBALANCE, DEFAULT_COST_BPS)
+
+
+def test_cli_warns_when_no_cash_is_known(files, tmp_path, capsys, caplog):
+    """Tickers outside the bundled universe and no --cash: a loud warning, every column risky."""
+    prices, macro = files
+    px = pd.read_csv(prices).rename(columns={"SPY": "MYFUND", "BIL": "MYBILL"})
+    renamed = tmp_path / "mine.csv"
+    px.to_csv(renamed, index=False)
+    with caplog.at_level("WARNING"):
+        code = run_backtest_cli(_argv((renamed, macro), tmp_path / "o", "--strategies", "erc"))
+    assert code == 0, capsys.readouterr().err
+    assert "no cash ticker given" in caplog.text and "MYFUND" in caplog.text
