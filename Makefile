@@ -6,7 +6,7 @@ TORCH_VERSION ?= 2.13.0
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export RISKALLOC_DB ?= $(CURDIR)/warehouse/riskalloc.duckdb
 
-.PHONY: install run test lint dev backtest-grid benchmarks clean
+.PHONY: install run test lint dev backtest-grid select-allocator evaluate-allocator benchmarks clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ run: install  ## materialise the whole asset graph on the bundled data
 
 backtest-grid: install  ## the robustness grid (after make run): costs x rebalancing x risk x seeds
 	$(PY) scripts/backtest_grid.py
+
+select-allocator: install  ## allocator model selection on the 2009-2016 folds (~30 min, 2 cores)
+	$(PY) scripts/select_allocator.py
+
+evaluate-allocator: install  ## the out-of-sample run of the committed design + sub-universe checks
+	$(PY) scripts/evaluate_allocator.py
 
 benchmarks: install  ## performance benchmarks (print tables, write benchmarks/results/*.json)
 	$(PY) benchmarks/allocator.py
