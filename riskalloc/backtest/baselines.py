@@ -1,9 +1,9 @@
 """Rule-based baselines on a trailing 1-year window: EW, inverse vol, ERC, min variance, HRP.
 
 skfolio does the optimisation (fed percent returns, which conditions its solvers and leaves
-the scale-free weights unchanged); ERC under variance uses an exact Newton solver instead
+the scale-free weights unchanged); ERC under variance uses the allocator's exact layer instead
 (:func:`erc_weights`, checked against skfolio's ``RiskBudgeting`` in the tests) because it is
-~100× faster on daily rebalancing.
+~50× faster on daily rebalancing.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
+from riskalloc.allocate.risk_budgeting import solve_risk_budgeting
 from riskalloc.backtest.strategy import LOOKBACK, LookbackStrategy
-from riskalloc.errors import ConfigError, NotConvergedError
+from riskalloc.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -33,29 +35,24 @@ def _skfolio_measure(risk_measure: str) -> Any:
 
 
 def erc_weights(
-    cov: np.ndarray, budgets: np.ndarray | None = None, tol: float = 1e-12, max_iter: int = 200
+    cov: np.ndarray, budgets: np.ndarray | None = None, tol: float = 1e-13, max_iter: int = 100
 ) -> np.ndarray:
-    """Long-only risk-budgeting weights: w_i (Σw)_i ∝ b_i, by Newton on Spinu's convex form.
+    """Long-only risk-budgeting weights w_i (Σw)_i ∝ b_i (default b = 1/n: ERC).
 
-    Minimises ½xᵀΣx − Σ b_i log x_i (strictly convex on x > 0) and returns x / sum(x).
+    The allocator's exact layer (:func:`riskalloc.allocate.risk_budgeting.solve_risk_budgeting`:
+    Newton on Spinu's convex form, stopped on the residual), so the baseline and the allocator
+    share one solver. Raises ``SolverError`` for an invalid Σ, ``NotConvergedError`` beyond
+    ``max_iter`` steps.
     """
-    s = np.asarray(cov, dtype=float)
-    s = s / np.mean(np.diag(s))  # scale-free problem; keeps the Newton steps well conditioned
+    s = np.atleast_2d(np.asarray(cov, dtype=float))
     n = s.shape[0]
     b = np.full(n, 1.0 / n) if budgets is None else np.asarray(budgets, float) / np.sum(budgets)
-    x = np.sqrt(b) / np.sqrt(np.diag(s))
-    x *= np.sqrt(1.0 / (x @ s @ x))
-    for _ in range(max_iter):
-        sx = s @ x
-        grad = sx - b / x
-        if np.max(np.abs(x * sx - b)) < tol:
-            return x / x.sum()
-        step = np.linalg.solve(s + np.diag(b / x**2), grad)
-        alpha = 1.0
-        while np.any(x - alpha * step <= 0):
-            alpha *= 0.5
-        x = x - alpha * step
-    raise NotConvergedError(f"ERC Newton solver did not converge in {max_iter} iterations")
+    if n == 1:
+        return np.ones(1)
+    w = solve_risk_budgeting(
+        torch.from_numpy(np.array(s)), torch.from_numpy(b), tol=tol, max_iter=max_iter
+    )
+    return w.numpy()
 
 
 class EqualWeight(LookbackStrategy):
