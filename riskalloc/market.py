@@ -169,6 +169,12 @@ class MarketData:
         )
 
 
+def risky_tickers(md: MarketData, exclude_cash: bool = True) -> list[str]:
+    """Tickers a strategy spreads risk over: all but the cash ETF (cash earns the risk-free
+    rate on the uninvested part), unless ``exclude_cash`` is False."""
+    return [t for t in md.tickers if not (exclude_cash and t == md.cash)]
+
+
 def load_market_data(
     con: duckdb.DuckDBPyConnection, universe: Universe, end: str | pd.Timestamp | None = None
 ) -> MarketData:

@@ -16,12 +16,13 @@ from riskalloc.allocate.covariance import factor_correlation, shrunk_correlation
 from riskalloc.errors import DataError
 from riskalloc.features.asset import ASSET_FEATURES, build_asset_features
 from riskalloc.features.macro import build_macro_features
-from riskalloc.market import MarketData
+from riskalloc.market import MarketData, risky_tickers
 
 CORR_WINDOW = 252
 N_FACTORS = 3
 CORR_REFRESH = 5  # trading days between correlation re-estimates (correlations move slowly)
-VOL_FLOOR = 0.005  # annualised: a forecast below 0.5 % is treated as 0.5 %
+ALLOCATOR_MIN_VOL = 0.005  # annualised: the v1 allocator reads a forecast below 0.5 % as 0.5 %
+# (not the log-vol floor ``riskalloc.features.asset.VOL_FLOOR``, 0.1 %, of features and losses)
 
 
 @dataclass
@@ -62,11 +63,6 @@ class AllocatorData:
         if pos < 0:
             raise DataError(f"no allocator data on or before {pd.Timestamp(date).date()}")
         return pos
-
-
-def risky_tickers(md: MarketData) -> list[str]:
-    """The assets the allocator spreads risk over: all but the cash ETF (cash earns rf)."""
-    return [t for t in md.tickers if t != md.cash]
 
 
 def _factor_arrays(rets: np.ndarray, t_idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +136,7 @@ def build_allocator_data(
         tickers=tickers,
         asset_x=asset_x.astype(np.float32),
         macro_x=macro.reindex(dates).to_numpy(np.float32),
-        vol=np.maximum(vol.reindex(index=dates).to_numpy(float), VOL_FLOOR),
+        vol=np.maximum(vol.reindex(index=dates).to_numpy(float), ALLOCATOR_MIN_VOL),
         loadings=load,
         uniq=uniq,
         daily_ret=r[pos],

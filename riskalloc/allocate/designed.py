@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from riskalloc.allocate.dataset import AllocatorData, build_allocator_data, risky_tickers
+from riskalloc.allocate.dataset import AllocatorData, build_allocator_data
 from riskalloc.allocate.design import AllocatorDesign
 from riskalloc.allocate.model import AllocatorConfig
 from riskalloc.allocate.overlays import (
@@ -37,7 +37,7 @@ from riskalloc.allocate.overlays import (
 )
 from riskalloc.allocate.train import TrainConfig, TrainedAllocator, train_allocator
 from riskalloc.errors import DataError, ModelError
-from riskalloc.market import MarketData
+from riskalloc.market import MarketData, risky_tickers
 
 log = logging.getLogger(__name__)
 SMOOTH_TOL = 0.01  # weight left beyond the oldest raw target of the partial rebalance

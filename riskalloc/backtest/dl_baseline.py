@@ -16,8 +16,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from riskalloc.backtest.strategy import risky_tickers
-from riskalloc.market import MarketData
+from riskalloc.market import MarketData, risky_tickers
 from riskalloc.seeding import seed_everything
 
 

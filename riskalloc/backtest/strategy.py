@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from riskalloc.market import TRADING_DAYS, MarketData
+from riskalloc.market import TRADING_DAYS, MarketData, risky_tickers
 
 LOOKBACK = TRADING_DAYS
 
@@ -28,11 +28,6 @@ class Strategy(Protocol):
 
     def weights(self, md: MarketData, dates: pd.DatetimeIndex) -> pd.DataFrame:
         """Rows = ``dates``, columns = ``md.tickers``; sum ≤ 1 (rest cash), 0 for unpriced."""
-
-
-def risky_tickers(md: MarketData, exclude_cash: bool = True) -> list[str]:
-    """Tickers a strategy may hold: all but the cash ETF unless ``exclude_cash`` is False."""
-    return [t for t in md.tickers if not (exclude_cash and t == md.cash)]
 
 
 def eligible_window(
