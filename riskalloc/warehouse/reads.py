@@ -35,14 +35,16 @@ def default_query_timeout() -> float | None:
 
 
 def _open_readonly(db_path: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection with no file or network access; errors say what the file is."""
+    """A read-only connection, no file or network access, settings locked (no ``SET``)."""
     if not db_path.exists():
         raise WarehouseError(f"no warehouse at {db_path}; run `riskalloc ingest` first")
     if not db_path.is_file():
         raise WarehouseError(f"{db_path} is not a file; give the DuckDB file with --db")
     try:
         return duckdb.connect(
-            str(db_path), read_only=True, config={"enable_external_access": False}
+            str(db_path),
+            read_only=True,
+            config={"enable_external_access": False, "lock_configuration": True},
         )
     except duckdb.Error as exc:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

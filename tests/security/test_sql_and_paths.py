@@ -90,6 +90,9 @@ def test_read_table_date_col_is_checked_against_the_table(kit, wh):
         "SELECT * FROM read_csv('{secret}')",
         "INSTALL httpfs",
         "SELECT 1; DROP TABLE prices",
+        "SET enable_external_access = true",
+        "SET memory_limit = '1TB'",
+        "SELECT * FROM glob('/etc/*')",
     ],
 )
 def test_query_cli_is_read_only(kit, wh, tmp_path, capsys, sql):
