@@ -27,7 +27,7 @@ from timing import Timing, loglog_slope, timed
 from riskalloc.allocate.covariance import FactorCov
 from riskalloc.allocate.model import AllocatorConfig, RiskAllocator
 from riskalloc.allocate.risk_budgeting import (
-    last_solve_info,
+    SolveInfo,
     risk_contributions,
     solve_risk_budgeting,
 )
@@ -77,11 +77,11 @@ def time_solver(
     cov: torch.Tensor | FactorCov, b: torch.Tensor, repeats: int
 ) -> tuple[Timing, torch.Tensor, int]:
     """Timing of solve_risk_budgeting(check=False), the weights and Newton iterations."""
+    info: list[SolveInfo] = []
     with torch.inference_mode():
         timing = timed(lambda: solve_risk_budgeting(cov, b, check=False), repeats)
-        w = solve_risk_budgeting(cov, b, check=False)
-    info = last_solve_info()
-    return timing, w[0], info.iterations if info else -1
+        w = solve_risk_budgeting(cov, b, check=False, info=info)
+    return timing, w[0], info[-1].iterations if info else -1
 
 
 def time_skfolio(sigma: np.ndarray, b: np.ndarray, repeats: int) -> dict:

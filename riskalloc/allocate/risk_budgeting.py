@@ -22,6 +22,7 @@ every solve with H uses the Woodbury identity, O(n k²), so forward and backward
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -30,22 +31,15 @@ from riskalloc.allocate.covariance import FactorCov, check_psd
 from riskalloc.errors import NotConvergedError, SolverError
 
 Cov = torch.Tensor | FactorCov
+Backend = Literal["auto", "numpy", "torch"]  # forward solve: NumPy on the CPU, torch on a GPU
 
 
 @dataclass(frozen=True)
 class SolveInfo:
-    """Diagnostics of the last solve: Newton iterations and the final max residual."""
+    """Diagnostics of one forward solve: Newton iterations and the final max residual."""
 
     iterations: int
     residual: float
-
-
-_LAST: dict[str, SolveInfo] = {}
-
-
-def last_solve_info() -> SolveInfo | None:
-    """Diagnostics of the most recent forward solve in this process (for benchmarks/tests)."""
-    return _LAST.get("info")
 
 
 # --- the Newton system, for two array backends --------------------------------------------
@@ -204,10 +198,10 @@ class _DenseRB(torch.autograd.Function):
     """y*(Σ, b) for dense Σ with an implicit backward."""
 
     @staticmethod
-    def forward(ctx, sigma, b, tol, max_iter):  # type: ignore[override]
+    def forward(ctx, sigma, b, tol, max_iter, backend, info):  # type: ignore[override]
         sym = 0.5 * (sigma + sigma.transpose(-1, -2))
-        op = _DenseNP(sym.detach().numpy()) if _numpy_ok(sym) else _Dense(sym)
-        y = _solve(op, b, tol, max_iter)
+        op = _DenseNP(sym.detach().numpy()) if _numpy_ok(sym, backend) else _Dense(sym)
+        y = _solve(op, b, tol, max_iter, info)
         ctx.save_for_backward(sym, b, y)
         return y
 
@@ -216,16 +210,19 @@ class _DenseRB(torch.autograd.Function):
         sym, b, y = ctx.saved_tensors
         v = _Dense(sym).solve_h(b / (y * y), gy)
         gsig = -0.5 * (v.unsqueeze(-1) * y.unsqueeze(-2) + y.unsqueeze(-1) * v.unsqueeze(-2))
-        return gsig, v / y, None, None
+        return gsig, v / y, None, None, None, None
 
 
 class _FactorRB(torch.autograd.Function):
     """y*(F F' + diag(d), b) with an implicit backward at O(n k²)."""
 
     @staticmethod
-    def forward(ctx, f, d, b, tol, max_iter):  # type: ignore[override]
-        op = _FactorNP(f.detach().numpy(), d.detach().numpy()) if _numpy_ok(f) else _Factor(f, d)
-        y = _solve(op, b, tol, max_iter)
+    def forward(ctx, f, d, b, tol, max_iter, backend, info):  # type: ignore[override]
+        if _numpy_ok(f, backend):
+            op: Op = _FactorNP(f.detach().numpy(), d.detach().numpy())
+        else:
+            op = _Factor(f, d)
+        y = _solve(op, b, tol, max_iter, info)
         ctx.save_for_backward(f, d, b, y)
         return y
 
@@ -236,31 +233,25 @@ class _FactorRB(torch.autograd.Function):
         fy = torch.einsum("bnk,bn->bk", f, y)
         fv = torch.einsum("bnk,bn->bk", f, v)
         gf = -(v.unsqueeze(-1) * fy.unsqueeze(-2) + y.unsqueeze(-1) * fv.unsqueeze(-2))
-        return gf, -v * y, v / y, None, None
+        return gf, -v * y, v / y, None, None, None, None
 
 
-_BACKEND = {"name": "auto"}
+def _numpy_ok(t: torch.Tensor, backend: Backend) -> bool:
+    """Whether the forward solve runs in NumPy: on the CPU unless ``backend`` is "torch"."""
+    return t.device.type == "cpu" and backend != "torch"
 
 
-def set_backend(name: str) -> None:
-    """Forward-solve backend: "auto" (NumPy on the CPU, torch on a GPU), "numpy" or "torch"."""
-    if name not in ("auto", "numpy", "torch"):
-        raise SolverError(f"unknown solver backend {name!r}")
-    _BACKEND["name"] = name
-
-
-def _numpy_ok(t: torch.Tensor) -> bool:
-    return t.device.type == "cpu" and _BACKEND["name"] != "torch"
-
-
-def _solve(op: Op, b: torch.Tensor, tol: float, max_iter: int) -> torch.Tensor:
+def _solve(
+    op: Op, b: torch.Tensor, tol: float, max_iter: int, info: list[SolveInfo] | None
+) -> torch.Tensor:
     if op.xp is _NumpyNS:
         y_np, it, resid_np = _newton(op, b.detach().numpy(), tol, max_iter)
         y, resid = torch.from_numpy(np.ascontiguousarray(y_np)), torch.from_numpy(resid_np)
     else:
         y, it, resid = _newton(op, b, tol, max_iter)
     worst = float(resid.max())
-    _LAST["info"] = SolveInfo(iterations=it, residual=worst)
+    if info is not None:
+        info.append(SolveInfo(iterations=it, residual=worst))
     if not torch.isfinite(y).all() or worst > tol:
         bad = torch.nonzero(~(resid <= tol)).flatten().tolist()[:5]
         raise NotConvergedError(
@@ -290,13 +281,19 @@ def solve_risk_budgeting(
     tol: float = 1e-13,
     max_iter: int = 100,
     check: bool = True,
+    backend: Backend = "auto",
+    info: list[SolveInfo] | None = None,
 ) -> torch.Tensor:
     """Long-only weights (sum 1) whose risk contributions equal ``budgets``, differentiably.
 
     ``cov`` is (..., n, n) or a :class:`FactorCov`; ``budgets`` is (..., n), positive, summing
     to 1. Raises :class:`SolverError` for invalid inputs (non-PSD Σ, bad budgets) and
-    :class:`NotConvergedError` rather than returning an inexact answer.
+    :class:`NotConvergedError` rather than returning an inexact answer. ``backend`` picks the
+    forward solve ("auto": NumPy on the CPU, torch on a GPU; "numpy"; "torch"); the
+    diagnostics of each forward solve (:class:`SolveInfo`) are appended to ``info`` if given.
     """
+    if backend not in get_args(Backend):
+        raise SolverError(f"unknown solver backend {backend!r}; use one of {get_args(Backend)}")
     out_dtype = budgets.dtype
     factor = isinstance(cov, FactorCov)
     n = cov.n if factor else int(cov.shape[-1])
@@ -316,7 +313,9 @@ def solve_risk_budgeting(
         if bool((diag <= 0).any()):
             raise SolverError("factor covariance has an asset with zero variance")
         s = diag.mean(-1)
-        y = _FactorRB.apply(f / s.sqrt()[:, None, None], d / s[:, None], b, tol, max_iter)
+        y = _FactorRB.apply(
+            f / s.sqrt()[:, None, None], d / s[:, None], b, tol, max_iter, backend, info
+        )
     else:
         sigma = cov.reshape(-1, n, n).to(torch.float64)
         if check:
@@ -326,7 +325,7 @@ def solve_risk_budgeting(
         if bool((diag <= 0).any()):
             raise SolverError("covariance has an asset with zero or negative variance")
         s = diag.mean(-1)
-        y = _DenseRB.apply(sigma / s[:, None, None], b, tol, max_iter)
+        y = _DenseRB.apply(sigma / s[:, None, None], b, tol, max_iter, backend, info)
     w = y / y.sum(-1, keepdim=True)
     return w.reshape(*batch, n).to(out_dtype)
 

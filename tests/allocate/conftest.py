@@ -33,10 +33,7 @@ def _one_thread() -> None:
 
 
 @pytest.fixture(params=["numpy", "torch"], autouse=False)
-def backend(request):
-    """Run a test with each forward-solve backend (NumPy on the CPU by default, torch on GPUs)."""
-    from riskalloc.allocate.risk_budgeting import set_backend
-
-    set_backend(request.param)
-    yield request.param
-    set_backend("auto")
+def backend(request) -> str:
+    """Each forward-solve backend (NumPy on the CPU by default, torch on GPUs), passed to the
+    solver explicitly (``solve_risk_budgeting(..., backend=backend)``)."""
+    return request.param

@@ -7,11 +7,7 @@ import pytest
 import torch
 
 from riskalloc.allocate.covariance import FactorCov, factor_correlation, factor_cov
-from riskalloc.allocate.risk_budgeting import (
-    last_solve_info,
-    risk_contributions,
-    solve_risk_budgeting,
-)
+from riskalloc.allocate.risk_budgeting import SolveInfo, risk_contributions, solve_risk_budgeting
 from riskalloc.errors import NotConvergedError, SolverError
 
 
@@ -26,18 +22,19 @@ def test_float64_risk_contributions_equal_budgets(real_covs, kind, backend):
     for i, cov in enumerate(real_covs):
         sigma = torch.tensor(cov)
         b = _budgets(cov.shape[0], i, kind)
-        w = solve_risk_budgeting(sigma, b)
+        info: list[SolveInfo] = []
+        w = solve_risk_budgeting(sigma, b, backend=backend, info=info)
         assert torch.all(w > 0)
         assert abs(float(w.sum()) - 1) < 1e-14
         assert float((risk_contributions(sigma, w) - b).abs().max()) <= 1e-10
-        assert last_solve_info().iterations < 30
+        assert len(info) == 1 and info[0].iterations < 30 and info[0].residual <= 1e-13
 
 
 def test_float32_within_1e_5(real_covs, backend):
     for i, cov in enumerate(real_covs):
         sigma = torch.tensor(cov, dtype=torch.float32)
         b = _budgets(cov.shape[0], i).float()
-        w = solve_risk_budgeting(sigma, b)
+        w = solve_risk_budgeting(sigma, b, backend=backend)
         assert w.dtype == torch.float32
         assert float((risk_contributions(sigma, w) - b).abs().max()) <= 1e-5
 
@@ -53,7 +50,7 @@ def test_near_singular_covariance(real_covs, backend):
     assert np.linalg.eigvalsh(big)[0] < 1e-12 * cov[0, 0]
     sigma = torch.tensor(big)
     b = _budgets(n + 1, 7)
-    w = solve_risk_budgeting(sigma, b)
+    w = solve_risk_budgeting(sigma, b, backend=backend)
     assert float((risk_contributions(sigma, w) - b).abs().max()) <= 1e-10
 
 
@@ -61,9 +58,11 @@ def test_batched_matches_one_by_one(real_covs, backend):
     cov = torch.tensor(real_covs[1])
     n = cov.shape[0]
     bs = torch.stack([_budgets(n, s) for s in range(4)])
-    wb = solve_risk_budgeting(cov.expand(4, n, n), bs)
+    wb = solve_risk_budgeting(cov.expand(4, n, n), bs, backend=backend)
     for i in range(4):
-        torch.testing.assert_close(wb[i], solve_risk_budgeting(cov, bs[i]), rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(
+            wb[i], solve_risk_budgeting(cov, bs[i], backend=backend), rtol=1e-12, atol=1e-14
+        )
 
 
 def test_diagonal_case_has_closed_form():
@@ -81,7 +80,7 @@ def test_gradcheck_dense(backend):
     logits = torch.tensor(rng.normal(size=6), requires_grad=True)
 
     def f(s: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return solve_risk_budgeting(0.5 * (s + s.T), torch.softmax(z, -1))
+        return solve_risk_budgeting(0.5 * (s + s.T), torch.softmax(z, -1), backend=backend)
 
     assert torch.autograd.gradcheck(f, (sigma, logits), eps=1e-6, atol=1e-7)
 
@@ -93,7 +92,7 @@ def test_gradcheck_factor_form(backend):
     logits = torch.tensor(rng.normal(size=7), requires_grad=True)
 
     def g(f_, d_, z):
-        return solve_risk_budgeting(FactorCov(f_, d_), torch.softmax(z, -1))
+        return solve_risk_budgeting(FactorCov(f_, d_), torch.softmax(z, -1), backend=backend)
 
     assert torch.autograd.gradcheck(g, (f, d, logits), eps=1e-6, atol=1e-7)
 
@@ -104,8 +103,8 @@ def test_factor_form_equals_dense(real_covs, backend):
     loadings, uniq = factor_correlation(cov / np.outer(vol, vol), k=4)
     fc = factor_cov(torch.tensor(vol), torch.tensor(loadings), torch.tensor(uniq))
     b = _budgets(cov.shape[0], 3)
-    w_factor = solve_risk_budgeting(fc, b)
-    w_dense = solve_risk_budgeting(fc.dense(), b)
+    w_factor = solve_risk_budgeting(fc, b, backend=backend)
+    w_dense = solve_risk_budgeting(fc.dense(), b, backend=backend)
     torch.testing.assert_close(w_factor, w_dense, rtol=1e-10, atol=1e-12)
     assert float((risk_contributions(fc, w_factor) - b).abs().max()) <= 1e-10
 
@@ -174,22 +173,18 @@ def test_not_converged_raises_instead_of_garbage(real_covs, backend):
     sigma = torch.tensor(real_covs[3])
     b = _budgets(sigma.shape[0], 5)
     with pytest.raises(NotConvergedError, match="did not converge in 1 Newton steps"):
-        solve_risk_budgeting(sigma, b, max_iter=1)
+        solve_risk_budgeting(sigma, b, max_iter=1, backend=backend)
 
 
 def test_numpy_and_torch_backends_agree(real_covs):
-    from riskalloc.allocate.risk_budgeting import set_backend
-
     sigma = torch.tensor(real_covs[4])
     b = _budgets(sigma.shape[0], 9)
-    try:
-        set_backend("numpy")
-        w_np = solve_risk_budgeting(sigma, b)
-        set_backend("torch")
-        w_t = solve_risk_budgeting(sigma, b)
-    finally:
-        set_backend("auto")
+    w_np = solve_risk_budgeting(sigma, b, backend="numpy")
+    w_t = solve_risk_budgeting(sigma, b, backend="torch")
     torch.testing.assert_close(w_np, w_t, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(solve_risk_budgeting(sigma, b), w_np, rtol=0, atol=0)  # auto
+    with pytest.raises(SolverError, match="unknown solver backend"):
+        solve_risk_budgeting(sigma, b, backend="cuda")  # type: ignore[arg-type]
 
 
 def test_objective_near_zero_still_converges(backend):
@@ -201,9 +196,10 @@ def test_objective_near_zero_still_converges(backend):
     fc = FactorCov(torch.tensor(z["f"]), torch.tensor(z["d"]))
     b = torch.tensor(z["b"])
     b = b / b.sum()
-    w = solve_risk_budgeting(fc, b)
+    info: list[SolveInfo] = []
+    w = solve_risk_budgeting(fc, b, backend=backend, info=info)
     assert float((risk_contributions(fc, w) - b).abs().max()) <= 1e-12
-    assert last_solve_info().iterations <= 10
+    assert info[0].iterations <= 10
 
 
 def test_erc_volatility_between_min_variance_and_equal_weight(real_covs):
