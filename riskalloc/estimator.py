@@ -179,6 +179,9 @@ class AdaptiveRiskBudgeting(_Base):
     ) -> AdaptiveRiskBudgeting:
         """Decide the weights at the last date of X from X (and ``macro``) up to that date.
 
+        A learned design (``budgets="learned_tilt"``) first trains its budget network on all
+        of X (the backtest trains it on the data before each fold); it needs ``macro``.
+
         Parameters
         ----------
         X : pandas.DataFrame of shape (n_days, n_assets)

@@ -175,3 +175,19 @@ def test_backtest_is_the_headline_runner_of_the_cli_and_the_asset() -> None:
     want = run_headline(MarketData.sample(), None, **kw)
     pd.testing.assert_frame_equal(got.grid.metrics, want.grid.metrics)
     assert set(got.grid.metrics["strategy"]) == {"riskalloc", "erc"}
+
+
+def test_learned_tilt_reads_macro_and_reports_its_regimes() -> None:
+    """With macro indicators the learned-tilt design trains its network (tilt mode, with the
+    regime module) and reports the regime mix of the last date."""
+    px = datasets.load_etf_prices(["SPY", "TLT", "GLD", "LQD", "BIL"], "2006-01-01", "2012-12-31")
+    macro = datasets.load_fred_macro(end="2012-12-31")
+    est = riskalloc.AdaptiveRiskBudgeting(
+        budgets="learned_tilt", rebalance_speed=1.0, prices=True, random_state=3
+    ).fit(px, macro=macro)
+    probs = est.regime_probabilities_
+    assert probs is not None and probs.sum() == pytest.approx(1.0) and (probs > 0).all()
+    b = est.risk_budgets_
+    assert b.sum() == pytest.approx(1.0) and b.std() > 1e-3  # a tilt away from 1/n
+    assert est.weights_["BIL"] == 0.0 and (est.weights_ >= 0).all()
+    assert est.weights_.sum() == pytest.approx(1.0)
