@@ -10,7 +10,7 @@ target, moved by the regime and the indicators, sets the exposure (the rest is c
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
@@ -19,6 +19,8 @@ from riskalloc.allocate.attention import InducedSetAttention
 from riskalloc.allocate.covariance import factor_cov
 from riskalloc.allocate.risk_budgeting import solve_risk_budgeting
 from riskalloc.errors import ConfigError
+
+BudgetMode = Literal["heads", "tilt"]  # floored softmax per regime head, or a tilt around 1/n
 
 
 @dataclass(frozen=True)
@@ -40,12 +42,14 @@ class AllocatorConfig:
     use_macro: bool = True
     # "heads": a floored softmax per regime head; "tilt": log b = log(1/n) + tilt, the tilt
     # centred per date (the model starts from equal risk and must earn each deviation)
-    budget_mode: Literal["heads", "tilt"] = "heads"
+    budget_mode: BudgetMode = "heads"
     fully_invested: bool = False  # exposure 1 (the vol overlay, if any, is applied outside)
 
     def __post_init__(self) -> None:
-        if self.budget_mode not in ("heads", "tilt"):
-            raise ConfigError(f"budget_mode {self.budget_mode!r}: use 'heads' or 'tilt'")
+        if self.budget_mode not in get_args(BudgetMode):
+            raise ConfigError(
+                f"budget_mode {self.budget_mode!r}: use one of {list(get_args(BudgetMode))}"
+            )
 
     def to_dict(self) -> dict:
         """Plain dict for config.json."""

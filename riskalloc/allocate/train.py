@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -22,8 +23,10 @@ from tqdm.auto import tqdm
 
 from riskalloc.allocate.dataset import AllocatorData
 from riskalloc.allocate.model import Allocation, AllocatorConfig, RiskAllocator
-from riskalloc.errors import DataError, ModelError
+from riskalloc.errors import ConfigError, DataError, ModelError
 from riskalloc.seeding import seed_everything, torch_device
+
+Objective = Literal["sharpe", "starr", "mean_var"]
 
 
 @dataclass(frozen=True)
@@ -39,13 +42,26 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     cost_bps: float = 10.0
-    objective: str = "sharpe"  # "sharpe", "starr" (mean / CVaR 95 %) or "mean_var"
+    objective: Objective = "sharpe"  # "sharpe", "starr" (mean / CVaR 95 %) or "mean_var"
     lam_var: float = 5.0
     lam_dd: float = 1.0
     lam_turnover: float = 0.05
     lam_tilt: float = 0.0  # penalty on the mean squared budget tilt (tilt mode): pulls to ERC
     val_days: int = 252
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Reject unknown options up front (not in the middle of training)."""
+        if self.objective not in get_args(Objective):
+            raise ConfigError(
+                f"TrainConfig.objective={self.objective!r}; use one of {get_args(Objective)}"
+            )
+        counts = ("horizon", "block", "batch", "blocks_per_epoch", "epochs", "patience", "val_days")
+        small = [n for n in counts if int(getattr(self, n)) < 1]
+        if small:
+            raise ConfigError(f"TrainConfig: {', '.join(small)} must be at least 1")
+        if not self.lr > 0:
+            raise ConfigError(f"TrainConfig.lr must be positive, got {self.lr}")
 
     def to_dict(self) -> dict:
         """Plain dict for config.json."""

@@ -14,7 +14,7 @@ from riskalloc.allocate.registry import load_allocator, registry_row, save_alloc
 from riskalloc.allocate.risk_budgeting import risk_contributions
 from riskalloc.allocate.strategy import RiskallocStrategy
 from riskalloc.allocate.train import TrainConfig, train_allocator
-from riskalloc.errors import DataError, ModelError
+from riskalloc.errors import ConfigError, DataError, ModelError
 
 TICKERS = ["SPY", "EFA", "TLT", "LQD", "GLD", "VNQ", "BIL"]
 FAST = TrainConfig(epochs=2, blocks_per_epoch=16, batch=8, block=8, val_days=126, patience=2)
@@ -154,3 +154,18 @@ def test_precomputed_inputs_give_the_weights_of_a_rebuild_on_the_cut(small_md):
     w_fast = fast.weights(small_md.until(d[0]), d)
     w_slow = slow.weights(small_md.until(d[0]), d)
     pd.testing.assert_frame_equal(w_fast, w_slow, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"objective": "sortino"}, "objective='sortino'"),
+        ({"epochs": 0}, "epochs must be at least 1"),
+        ({"lr": 0.0}, "lr must be positive"),
+    ],
+)
+def test_train_options_are_checked_when_built_not_mid_training(kwargs, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        TrainConfig(**kwargs)
+    with pytest.raises(ConfigError, match="budget_mode"):
+        AllocatorConfig(4, 3, budget_mode="softmax")
