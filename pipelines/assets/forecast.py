@@ -21,8 +21,8 @@ from riskalloc.forecast.registry import data_hash, load_model, registry_row, sav
 from riskalloc.forecast.walkforward import MODELS, forecast_range
 from riskalloc.market import load_market_data
 from riskalloc.warehouse.catalog import table_columns, table_exists
-from riskalloc.warehouse.reads import read_table
-from riskalloc.warehouse.store import upsert
+from riskalloc.warehouse.reads import last_dates, read_table
+from riskalloc.warehouse.store import drop_table, upsert
 
 
 @dg.asset(group_name="forecast", deps=["features", "macro_features"], kinds={"pytorch", "duckdb"})
@@ -106,9 +106,7 @@ def vol_forecasts(
     with warehouse.get_connection() as con:
         md = load_market_data(con, source.universe())
         reg = read_table(con, "model_registry", where={"kind": "forecaster"})
-        have = con.execute("SELECT max(date) FROM vol_forecasts WHERE model = 'lstm'").fetchall()[
-            0
-        ][0]
+        have = last_dates(con, "vol_forecasts", "model").get("lstm")
     if reg.empty:
         raise ModelError("no registered forecaster; materialise vol_forecaster first")
     latest = reg.sort_values(["train_end", "trained_at"]).iloc[-1]
@@ -170,7 +168,7 @@ def forecast_evaluation(
         stored = set(table_columns(con, "forecast_eval")) - {"ingested_at"}
         if table_exists(con, "forecast_eval") and stored != set(ev.columns) - {"ingested_at"}:
             context.log.warning("forecast_eval columns changed with the models; rebuilding it")
-            con.execute('DROP TABLE "forecast_eval"').fetchall()
+            drop_table(wh, con, "forecast_eval")
         upsert(wh, con, "forecast_eval", ev, replace=True)
     cols = ["model", "production", "period", "qlike", "rmse_log", "mz_r2"]
     head = ev.loc[ev["asset_class"] == "all", cols]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from riskalloc.warehouse.catalog import table_exists
 from riskalloc.warehouse.mirror import sync_parquet, verify_parquet
 from riskalloc.warehouse.reads import last_dates, query_readonly, read_table, table_fingerprint
-from riskalloc.warehouse.store import UpsertResult, Warehouse, resolve_inside, upsert
+from riskalloc.warehouse.store import UpsertResult, Warehouse, drop_table, resolve_inside, upsert
 from riskalloc.warehouse.tables import TABLES, TableSpec, table_spec
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "TableSpec",
     "UpsertResult",
     "Warehouse",
+    "drop_table",
     "last_dates",
     "query_readonly",
     "read_table",

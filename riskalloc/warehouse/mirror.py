@@ -261,6 +261,15 @@ def file_fingerprint(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path
     return int(n), int(h)
 
 
+def drop_mirror(parquet_dir: ParquetRoot, name: str) -> int:
+    """Delete every Parquet file (and the journal) of table ``name``; returns files removed."""
+    spec = table_spec(name)
+    files = [*_file_years(parquet_dir, spec).values(), *_stray_files(parquet_dir, spec)]
+    publish([stage_removal(f) for f in files])
+    journal_path(_root(parquet_dir), spec.name).unlink(missing_ok=True)
+    return len(files)
+
+
 def stale_years(
     parquet_dir: ParquetRoot, con: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pd.DataFrame
 ) -> list[int | None]:

@@ -470,3 +470,14 @@ def delete_range(
     _publish_committed([pending], [journal])
     log.info("deleted %d rows of %s where %s", len(gone), spec.name, cond)
     return len(gone)
+
+
+def drop_table(wh: Warehouse, con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Drop table ``name`` and its Parquet mirror (a derived table whose columns changed is
+    rebuilt from scratch by the next upsert); returns whether the table existed."""
+    spec = table_spec(name)
+    existed = table_exists(con, spec.name)
+    if existed:
+        con.execute(f'DROP TABLE "{spec.name}"').fetchall()
+    mirror.drop_mirror(wh.parquet_dir, spec.name)
+    return existed

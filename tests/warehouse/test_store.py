@@ -16,12 +16,15 @@ from riskalloc.errors import SchemaError, WarehouseError, WarehouseLockedError
 from riskalloc.sources.sample import SampleSource
 from riskalloc.warehouse import (
     Warehouse,
+    drop_table,
     last_dates,
     read_table,
     resolve_inside,
     sync_parquet,
+    table_exists,
     table_fingerprint,
     upsert,
+    verify_parquet,
 )
 from riskalloc.warehouse import mirror as pq_mod
 
@@ -199,7 +202,12 @@ def test_replace_drops_stale_keys_atomically(tmp_path):
 
     wh = Warehouse(tmp_path)
     first = pd.DataFrame(
-        {"model": ["a", "b"], "period": ["p", "p"], "asset_class": ["all", "all"], "qlike": [1.0, 2.0]}
+        {
+            "model": ["a", "b"],
+            "period": ["p", "p"],
+            "asset_class": ["all", "all"],
+            "qlike": [1.0, 2.0],
+        }
     )
     second = first.iloc[[1]].assign(qlike=3.0)
     with wh.connect() as con:
@@ -212,3 +220,16 @@ def test_replace_drops_stale_keys_atomically(tmp_path):
             upsert(wh, con, "prices", pd.DataFrame(), replace=True)
     mirror = pd.read_parquet(tmp_path / "parquet" / "forecast_eval")
     assert list(mirror["model"]) == ["b"]
+
+
+def test_drop_table_removes_the_table_and_its_mirror(tmp_path, small_prices):
+    wh = Warehouse(tmp_path)
+    with wh.connect() as con:
+        upsert(wh, con, "prices", small_prices)
+        assert list((wh.parquet_dir / "prices").rglob("*.parquet"))
+        assert drop_table(wh, con, "prices") is True
+        assert not table_exists(con, "prices")
+        assert not list((wh.parquet_dir / "prices").rglob("*.parquet"))
+        assert drop_table(wh, con, "prices") is False
+        upsert(wh, con, "prices", small_prices)  # rebuilt from scratch
+        assert verify_parquet(wh, con, "prices") == []
