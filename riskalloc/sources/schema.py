@@ -411,7 +411,7 @@ def to_wide(long: pd.DataFrame, value: str = "adj_close", key: str = "ticker") -
 
 
 def price_warnings(df: pd.DataFrame, limit: int = 5) -> list[str]:
-    """Plausibility warnings on validated prices: holiday rows, moves beyond WARN_LOG_RETURN.
+    """Plausibility warnings on validated prices: holiday rows, missing sessions, big moves.
 
     Crashes and unadjusted split seams both show up here; the rows are stored.
     """
@@ -423,6 +423,12 @@ def price_warnings(df: pd.DataFrame, limit: int = 5) -> list[str]:
         out.append(
             f"{int(holidays.sum())} rows on weekdays that are not NYSE sessions (holidays): "
             f"{_rows(df.loc[holidays], 'ticker', limit)}; check the dates"
+        )
+    missing = _missing_sessions(df)
+    if missing:
+        out.append(
+            f"{len(missing)} NYSE sessions without a row inside a ticker's listed life: "
+            f"{_show(missing, limit)}; gaps over 5 sessions fail the prices_no_gaps check"
         )
     d = df.sort_values(["ticker", "date"])
     lr = np.log(d["adj_close"]).groupby(d["ticker"]).diff()
@@ -437,6 +443,18 @@ def price_warnings(df: pd.DataFrame, limit: int = 5) -> list[str]:
             f"{int(big.sum())} daily moves beyond {WARN_LOG_RETURN:.0%} (log return): "
             f"{_show(shown, limit)}; check for split seams or bad prints"
         )
+    return out
+
+
+def _missing_sessions(df: pd.DataFrame) -> list[str]:
+    """``"TICKER date"`` for each NYSE session between a ticker's first and last row it lacks."""
+    from riskalloc.quality.calendar import trading_days
+
+    sessions = trading_days(df["date"].min(), df["date"].max())
+    out: list[str] = []
+    for ticker, dates in df.groupby("ticker", sort=True)["date"]:
+        inside = sessions[(sessions > dates.min()) & (sessions < dates.max())]
+        out += [f"{ticker} {d.date()}" for d in inside.difference(pd.DatetimeIndex(dates))]
     return out
 
 

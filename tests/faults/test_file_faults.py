@@ -401,3 +401,19 @@ def test_jump_at_the_seam_with_stored_prices_is_reported(kit, wh, tmp_path):
     s = run_files(kit, path, incremental=False)(wh)  # window 2020-03-02..: no stored overlap
     assert any("SPY 2020-03-02 x" in w for w in s.warnings), s.warnings
     assert not any("TLT" in w for w in s.warnings)
+
+
+@pytest.mark.parametrize("layout", ["wide", "long"])
+def test_a_missing_row_inside_a_tickers_life_is_reported(kit, wh, tmp_path, layout):
+    """The documented policy for rows that are absent (not empty): stored, reported by name
+    in both layouts (gaps over 5 sessions then fail the blocking prices_no_gaps check)."""
+    path = tmp_path / "prices.csv"
+    if layout == "wide":
+        write_wide(kit, path, lambda w: w.drop(index=pd.Timestamp("2020-03-12")))
+    else:
+        long = kit.sample_prices()[["date", "ticker", "adj_close"]]
+        long[~((long["ticker"] == "TLT") & (long["date"] == "2020-03-12"))].to_csv(
+            path, index=False
+        )
+    s = run_files(kit, path)(wh)
+    assert any("NYSE sessions without a row" in w and "TLT 2020-03-12" in w for w in s.warnings)
