@@ -19,11 +19,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from riskalloc.allocate.dataset import forecast_wide
+from riskalloc.allocate.dataset import load_allocator_inputs
 from riskalloc.backtest.headline import run_headline
 from riskalloc.config import load_universe
-from riskalloc.market import load_market_data
-from riskalloc.warehouse.reads import read_table
 from riskalloc.warehouse.store import Warehouse, upsert
 
 OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
@@ -58,12 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     rebs = ["weekly", "monthly"] if args.quick else args.rebalances.split(",")
     wh = Warehouse.from_db_path(args.db)
     with wh.connect() as con:
-        md = load_market_data(con, load_universe())
-        vols = read_table(con, "vol_forecasts", where={"model": "lstm"})
+        inputs = load_allocator_inputs(con, load_universe())
+    md = inputs.md
     t0 = time.perf_counter()
     head = run_headline(
         md,
-        forecast_wide(vols),
+        inputs.forecast(),
         costs=costs,
         rebalances=rebs,
         seeds=seeds,

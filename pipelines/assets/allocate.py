@@ -8,7 +8,7 @@ import pandas as pd
 from pipelines.config import AllocatorTrainConfig
 from pipelines.metadata import date_range, table_preview
 from pipelines.resources import SourceResource, WarehouseResource
-from riskalloc.allocate.dataset import build_allocator_data, forecast_wide
+from riskalloc.allocate.dataset import load_allocator_inputs
 from riskalloc.allocate.design import load_design
 from riskalloc.allocate.design_weights import design_target_weights
 from riskalloc.allocate.publish import validate_target_weights
@@ -34,13 +34,6 @@ WEEKDAYS = dg.TimeWindowPartitionsDefinition(
 )
 
 
-def _allocator_inputs(source: SourceResource, warehouse: WarehouseResource, end=None):
-    with warehouse.get_connection() as con:
-        md = load_market_data(con, source.universe(), end)
-        vols = read_table(con, "vol_forecasts", where={"model": "lstm"})
-    return md, build_allocator_data(md, forecast_wide(vols))
-
-
 @dg.asset(group_name="allocate", deps=["vol_forecasts"], kinds={"pytorch", "duckdb"})
 def allocator(
     context: dg.AssetExecutionContext,
@@ -51,7 +44,9 @@ def allocator(
     """The production allocator, trained end to end on all history up to the newest date
     (used for dates after it; earlier dates use the walk-forward fold models)."""
     wh = warehouse.warehouse()
-    _, data = _allocator_inputs(source, warehouse)
+    with warehouse.get_connection() as con:
+        inputs = load_allocator_inputs(con, source.universe())
+    data = inputs.data()
     trained = train_allocator(
         data, train_cfg=TrainConfig(seed=config.seed, epochs=config.epochs), progress=True
     )

@@ -6,13 +6,12 @@ import pandas as pd
 from pipelines.config import BacktestConfig
 from pipelines.metadata import table_preview
 from pipelines.resources import SourceResource, WarehouseResource
-from riskalloc.allocate.dataset import forecast_wide
+from riskalloc.allocate.dataset import load_allocator_inputs
 from riskalloc.allocate.registry import data_hash, registry_row, save_allocator
 from riskalloc.allocate.train import TrainConfig
 from riskalloc.backtest.headline import run_headline
 from riskalloc.backtest.metrics import HEADLINE
 from riskalloc.backtest.report import write_report
-from riskalloc.market import load_market_data
 from riskalloc.warehouse.reads import read_table
 from riskalloc.warehouse.store import upsert
 
@@ -32,8 +31,7 @@ def backtest(
     equal weight; riskalloc_v1's fold models are registered for its regime and SHAP views."""
     wh = warehouse.warehouse()
     with warehouse.get_connection() as con:
-        md = load_market_data(con, source.universe())
-        vols = read_table(con, "vol_forecasts", where={"model": "lstm"})
+        inputs = load_allocator_inputs(con, source.universe())
     registry_rows = []
 
     def on_fit(name, seed, trained, data) -> None:
@@ -45,8 +43,8 @@ def backtest(
             context.log.info("fold model %s (train end %s)", path.name, trained.meta["train_end"])
 
     head = run_headline(
-        md,
-        forecast_wide(vols),
+        inputs.md,
+        inputs.forecast(),
         config.start,
         config.end,
         costs=(config.cost_bps,),

@@ -9,7 +9,7 @@ from pipelines.assets.allocate import WEEKDAYS
 from pipelines.config import ShapConfig, TradeListConfig
 from pipelines.metadata import table_preview
 from pipelines.resources import SourceResource, WarehouseResource
-from riskalloc.allocate.dataset import build_allocator_data, forecast_wide
+from riskalloc.allocate.dataset import load_allocator_inputs
 from riskalloc.allocate.design import load_design
 from riskalloc.allocate.design_weights import design_target_weights
 from riskalloc.allocate.registry import KIND
@@ -42,11 +42,11 @@ def regime_report(
     fitted on pre-2017 data), the allocator's own regimes named after it, transitions."""
     wh = warehouse.warehouse()
     with warehouse.get_connection() as con:
-        md = load_market_data(con, source.universe())
+        inputs = load_allocator_inputs(con, source.universe())
         have_models = table_exists(con, "vol_forecasts") and table_exists(con, "model_registry")
-        vols = read_table(con, "vol_forecasts", where={"model": "lstm"}) if have_models else None
         registry = read_table(con, "model_registry", where={"kind": KIND}) if have_models else None
-    data = None if vols is None or vols.empty else build_allocator_data(md, forecast_wide(vols))
+    md = inputs.md
+    data = inputs.data() if have_models and inputs.vol_forecast is not None else None
     out_dir = wh.root / "reports" / "regime"
     run = run_regime_report(md, out_dir, data, registry, wh.models_dir, train_end=HMM_TRAIN_END)
     rep = run.report

@@ -8,6 +8,7 @@ apart in ``fwd_*`` arrays that only the training loss and the backtest read.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,12 @@ from riskalloc.allocate.covariance import factor_correlation, shrunk_correlation
 from riskalloc.errors import DataError
 from riskalloc.features.asset import ASSET_FEATURES, build_asset_features
 from riskalloc.features.macro import build_macro_features
-from riskalloc.market import MarketData, risky_tickers
+from riskalloc.market import MarketData, load_market_data, risky_tickers
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from riskalloc.config import Universe
 
 CORR_WINDOW = 252
 N_FACTORS = 3
@@ -154,3 +160,46 @@ def forecast_wide(vol_forecasts: pd.DataFrame, model: str = "lstm") -> pd.DataFr
     wide = rows.pivot_table(index="date", columns="ticker", values="forecast_vol", aggfunc="last")
     wide.index = pd.DatetimeIndex(pd.to_datetime(wide.index), name="date")
     return wide.sort_index()
+
+
+ALLOCATOR_FORECAST = "lstm"  # the v1 allocator reads the v1 LSTM's forecasts
+
+
+@dataclass(frozen=True)
+class AllocatorInputs:
+    """What every allocator run reads from the warehouse: the market and the vol forecasts."""
+
+    md: MarketData
+    vol_forecast: pd.DataFrame | None  # wide date x ticker; None when none are stored
+
+    def forecast(self) -> pd.DataFrame:
+        """The wide forecasts; ``DataError`` when the warehouse has none."""
+        if self.vol_forecast is None:
+            raise DataError(
+                f"no {ALLOCATOR_FORECAST!r} volatility forecasts; materialise vol_forecaster first"
+            )
+        return self.vol_forecast
+
+    def data(self) -> AllocatorData:
+        """The v1 allocator's arrays (``DataError`` when the warehouse has no forecasts)."""
+        return build_allocator_data(self.md, self.forecast())
+
+
+def load_allocator_inputs(
+    con: duckdb.DuckDBPyConnection,
+    universe: Universe,
+    end: str | pd.Timestamp | None = None,
+    model: str = ALLOCATOR_FORECAST,
+) -> AllocatorInputs:
+    """The warehouse's market data (cut at ``end``) and ``model``'s vol forecasts: the "market
+    data → vol forecasts → allocator data" sequence of the assets and scripts, in one place."""
+    from riskalloc.warehouse.catalog import table_exists
+    from riskalloc.warehouse.reads import read_table
+
+    md = load_market_data(con, universe, end)
+    rows = (
+        read_table(con, "vol_forecasts", where={"model": model})
+        if table_exists(con, "vol_forecasts")
+        else pd.DataFrame()
+    )
+    return AllocatorInputs(md, None if rows.empty else forecast_wide(rows, model))
