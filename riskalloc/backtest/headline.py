@@ -24,6 +24,7 @@ from riskalloc.allocate.design import AllocatorDesign, load_design, load_selecti
 from riskalloc.allocate.designed import DesignedStrategy
 from riskalloc.allocate.strategy import ABLATIONS, RiskallocStrategy
 from riskalloc.allocate.train import TrainConfig, TrainedAllocator
+from riskalloc.backtest.baselines import BASELINES as BASELINE_REGISTRY
 from riskalloc.backtest.grid import GridResult, StrategyFactory, baseline_factories, run_grid
 from riskalloc.backtest.metrics import (
     drawdown_reduction,
@@ -35,7 +36,7 @@ from riskalloc.backtest.significance import deflated_sharpe_ratio, sharpe_differ
 from riskalloc.errors import DataError
 from riskalloc.market import MarketData
 
-BASELINES = ("equal_weight", "inverse_vol", "erc", "min_variance", "hrp", "dl_lstm")
+BASELINES: tuple[str, ...] = tuple(BASELINE_REGISTRY)  # every baseline, registry order
 DEFAULT_REBALANCE = "weekly"
 DEFAULT_COST_BPS = 10.0
 DEFAULT_RETRAIN = "yearly"
