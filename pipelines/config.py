@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from riskalloc.backtest.headline import DEFAULT_COST_BPS, DEFAULT_REBALANCE
+from riskalloc.backtest.schedule import DEFAULT_COST_BPS, DEFAULT_REBALANCE
 
 
 class IngestConfig(dg.Config):

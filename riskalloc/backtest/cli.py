@@ -21,17 +21,15 @@ import pandas as pd
 
 from riskalloc.backtest.baselines import BASELINES
 from riskalloc.backtest.grid import StrategyFactory, baseline_factories, run_grid
-from riskalloc.backtest.headline import (
+from riskalloc.backtest.outputs import write_warehouse
+from riskalloc.backtest.report import write_report
+from riskalloc.backtest.schedule import (
     DEFAULT_COST_BPS,
     DEFAULT_REBALANCE,
     DEFAULT_RETRAIN,
-    add_significance,
-    designed_factories,
-    riskalloc_factories,
+    REBALANCES,
+    RETRAINS,
 )
-from riskalloc.backtest.outputs import write_warehouse
-from riskalloc.backtest.report import write_report
-from riskalloc.backtest.schedule import REBALANCES, RETRAINS
 from riskalloc.config import Asset, Series, Universe, load_universe
 from riskalloc.errors import ConfigError, DataError, RiskallocError
 from riskalloc.market import MarketData
@@ -186,6 +184,7 @@ def _factories(
 ) -> dict[str, StrategyFactory]:
     """Factories of the named strategies, in the order given, from the shared runner."""
     from riskalloc.allocate.design import load_design
+    from riskalloc.backtest.headline import designed_factories, riskalloc_factories
 
     out: dict[str, StrategyFactory] = {}
     for name in names:
@@ -250,6 +249,8 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
         retrain=getattr(args, "retrain", DEFAULT_RETRAIN),
     )
     returns, weights = grid.returns, grid.weights
+    from riskalloc.backtest.headline import add_significance
+
     metrics = add_significance(grid)
     wide = {k[0]: r.returns for k, r in grid.results.items()}
     returns.to_csv(out / "returns.csv", index=False)

@@ -32,14 +32,12 @@ from riskalloc.backtest.metrics import (
     exposure_cut,
     periods,
 )
+from riskalloc.backtest.schedule import DEFAULT_COST_BPS, DEFAULT_REBALANCE, DEFAULT_RETRAIN
 from riskalloc.backtest.significance import deflated_sharpe_ratio, sharpe_difference_test
 from riskalloc.errors import DataError
 from riskalloc.market import MarketData
 
 BASELINES: tuple[str, ...] = tuple(BASELINE_REGISTRY)  # every baseline, registry order
-DEFAULT_REBALANCE = "weekly"
-DEFAULT_COST_BPS = 10.0
-DEFAULT_RETRAIN = "yearly"
 V1_VARIANTS = {"riskalloc_v1": "riskalloc", "uysal_e2e": "uysal_e2e"}  # label -> v1 ablation
 SIGNIFICANCE_AGAINST = ("erc", "equal_weight")
 OnFit = Callable[[str, int, TrainedAllocator, AllocatorData], None]

@@ -11,6 +11,10 @@ from riskalloc.errors import ConfigError, DataError
 Rebalance = Literal["daily", "weekly", "monthly"]
 Retrain = Literal["once", "yearly", "quarterly", "monthly"]
 REBALANCES: tuple[str, ...] = ("daily", "weekly", "monthly")
+# the one set of evaluation defaults: the CLI, the backtest asset and the grid share them
+DEFAULT_REBALANCE = "weekly"
+DEFAULT_COST_BPS = 10.0
+DEFAULT_RETRAIN = "yearly"
 RETRAINS: tuple[str, ...] = ("once", "yearly", "quarterly", "monthly")
 _PERIOD = {"weekly": "W", "monthly": "M"}
 _FOLD_FREQ = {"yearly": "YS", "quarterly": "QS", "monthly": "MS"}
