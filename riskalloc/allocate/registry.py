@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +12,7 @@ import torch
 
 from riskalloc.allocate.model import AllocatorConfig, RiskAllocator
 from riskalloc.allocate.train import Normaliser, TrainConfig, TrainedAllocator
+from riskalloc.atomic import atomic_dir
 from riskalloc.errors import ModelError
 
 KIND = "allocator"
@@ -43,14 +41,12 @@ def _version(trained: TrainedAllocator) -> str:
 
 
 def save_allocator(trained: TrainedAllocator, root: str | Path) -> Path:
-    """Write ``<root>/allocator/<version>/`` atomically (temp dir, then rename); return it."""
+    """Write ``<root>/allocator/<version>/`` atomically (:func:`riskalloc.atomic.atomic_dir`)."""
     version = _version(trained)
     final = Path(root) / KIND / version
     if final.is_dir():
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=final.parent))
-    try:
+    with atomic_dir(final) as tmp:
         state = {k: v.detach().cpu() for k, v in trained.model.state_dict().items()}
         torch.save(state, tmp / "state_dict.pt")
         config = {
@@ -63,10 +59,6 @@ def save_allocator(trained: TrainedAllocator, root: str | Path) -> Path:
             "meta": trained.meta,
         }
         (tmp / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True))
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 

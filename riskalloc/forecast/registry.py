@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 import torch
 
+from riskalloc.atomic import atomic_write_bytes
 from riskalloc.errors import ModelError
 from riskalloc.forecast.lstm import LSTMConfig, TrainedLSTM, VolLSTM
 from riskalloc.market import MarketData
@@ -33,18 +32,6 @@ def _state_bytes(model: torch.nn.Module) -> bytes:
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     return buf.getvalue()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temp file + rename so a crash never leaves a half-written artefact."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_model(model: TrainedLSTM, config: dict | None, metrics: dict, root: str | Path) -> str:
@@ -68,9 +55,9 @@ def save_model(model: TrainedLSTM, config: dict | None, metrics: dict, root: str
     version = f"{KIND}-{train_end}-{digest}"
     out = Path(root) / KIND / version
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / "state_dict.pt", state)
-    _write_atomic(out / "metrics.json", json.dumps(metrics, indent=2, default=str).encode())
-    _write_atomic(out / "config.json", cfg_bytes)  # last: its presence marks a complete save
+    atomic_write_bytes(out / "state_dict.pt", state)
+    atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=2, default=str).encode())
+    atomic_write_bytes(out / "config.json", cfg_bytes)  # last: its presence marks a complete save
     return version
 
 
