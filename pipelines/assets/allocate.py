@@ -12,7 +12,7 @@ from riskalloc.allocate.dataset import load_allocator_inputs
 from riskalloc.allocate.design import load_design
 from riskalloc.allocate.design_weights import design_target_weights
 from riskalloc.allocate.publish import validate_target_weights
-from riskalloc.allocate.registry import data_hash, registry_row, save_allocator
+from riskalloc.allocate.registry import allocator_record, data_hash, save_allocator
 from riskalloc.allocate.train import TrainConfig, train_allocator
 from riskalloc.market import load_market_data
 from riskalloc.quality.calendar import trading_days
@@ -22,6 +22,7 @@ from riskalloc.reports.guard import JumpLimits, guard_publish
 from riskalloc.reports.regime_names import reference_for_naming, reference_regime_labels
 from riskalloc.warehouse.catalog import table_exists
 from riskalloc.warehouse.reads import read_table
+from riskalloc.warehouse.registry import register
 from riskalloc.warehouse.store import upsert
 
 # Weekday partitions (holidays produce no rows); the current day is included once it closes.
@@ -51,9 +52,9 @@ def allocator(
         data, train_cfg=TrainConfig(seed=config.seed, epochs=config.epochs), progress=True
     )
     path = save_allocator(trained, wh.models_dir)
-    row = registry_row(trained, path, data_hash(data.asset_x, data.vol, data.macro_x))
+    record = allocator_record(trained, path, data_hash(data.asset_x, data.vol, data.macro_x))
     with warehouse.get_connection() as con:
-        upsert(wh, con, "model_registry", row)
+        register(wh, con, "allocator", [record])
     hist = pd.DataFrame(trained.meta["history"])
     context.log.info("allocator %s: validation Sharpe %.3f", path.name, trained.meta["val_sharpe"])
     return dg.MaterializeResult(

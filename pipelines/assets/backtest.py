@@ -7,12 +7,13 @@ from pipelines.config import BacktestConfig
 from pipelines.metadata import table_preview
 from pipelines.resources import SourceResource, WarehouseResource
 from riskalloc.allocate.dataset import load_allocator_inputs
-from riskalloc.allocate.registry import data_hash, registry_row, save_allocator
+from riskalloc.allocate.registry import allocator_record, data_hash, save_allocator
 from riskalloc.allocate.train import TrainConfig
 from riskalloc.backtest.headline import run_headline
 from riskalloc.backtest.metrics import HEADLINE
 from riskalloc.backtest.report import write_report
 from riskalloc.warehouse.reads import read_table
+from riskalloc.warehouse.registry import register
 from riskalloc.warehouse.store import upsert
 
 HEADLINE_COLUMNS = ["strategy", *HEADLINE]
@@ -38,7 +39,7 @@ def backtest(
         if name == "riskalloc_v1" and seed == config.seed:
             path = save_allocator(trained, wh.models_dir)
             registry_rows.append(
-                registry_row(trained, path, data_hash(data.asset_x, data.vol, data.macro_x))
+                allocator_record(trained, path, data_hash(data.asset_x, data.vol, data.macro_x))
             )
             context.log.info("fold model %s (train end %s)", path.name, trained.meta["train_end"])
 
@@ -59,8 +60,7 @@ def backtest(
         upsert(wh, con, "backtest_returns", g.returns)
         upsert(wh, con, "backtest_weights", g.weights)
         upsert(wh, con, "backtest_metrics", g.metrics)
-        if registry_rows:
-            upsert(wh, con, "model_registry", pd.concat(registry_rows, ignore_index=True))
+        register(wh, con, "allocator", registry_rows)
         if not head.drawdowns.empty:
             upsert(
                 wh,

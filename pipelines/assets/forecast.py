@@ -17,11 +17,12 @@ from riskalloc.forecast.production import (
     production_forecasts,
     save_production,
 )
-from riskalloc.forecast.registry import data_hash, load_model, registry_row, save_model
+from riskalloc.forecast.registry import data_hash, forecaster_record, load_model, save_model
 from riskalloc.forecast.walkforward import MODELS, forecast_range
 from riskalloc.market import load_market_data
 from riskalloc.warehouse.catalog import table_columns, table_exists
 from riskalloc.warehouse.reads import last_dates, read_table
+from riskalloc.warehouse.registry import register
 from riskalloc.warehouse.store import drop_table, upsert
 
 
@@ -73,11 +74,10 @@ def vol_forecaster(
     nets = {k: v for k, v in newest.items() if k != "fold"}
     save_production(wh.models_dir / "production", str(newest.get("fold")), nets, details)
     kept = [{"model": name, **row} for name, rows in details["nets"].items() for row in rows]
-    registry = pd.DataFrame([registry_row(v, wh.models_dir) for v in versions])
+    records = [forecaster_record(v, wh.models_dir) for v in versions]
     with warehouse.get_connection() as con:
         res = upsert(wh, con, "vol_forecasts", forecasts)
-        if not registry.empty:
-            upsert(wh, con, "model_registry", registry)
+        register(wh, con, "forecaster", records)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": res.total_rows,

@@ -14,6 +14,7 @@ from riskalloc.allocate.model import AllocatorConfig, RiskAllocator
 from riskalloc.allocate.train import Normaliser, TrainConfig, TrainedAllocator
 from riskalloc.atomic import atomic_dir
 from riskalloc.errors import ModelError
+from riskalloc.warehouse.registry import ModelRecord
 
 KIND = "allocator"
 
@@ -83,19 +84,15 @@ def load_allocator(path: str | Path) -> TrainedAllocator:
     return TrainedAllocator(model, norm, mc, tc, list(config["tickers"]), dict(config["meta"]))
 
 
-def registry_row(trained: TrainedAllocator, path: Path, data_digest: str) -> pd.DataFrame:
-    """One ``model_registry`` row for a saved allocator."""
+def allocator_record(trained: TrainedAllocator, path: Path, data_digest: str) -> ModelRecord:
+    """The registry record of the allocator saved at ``path``."""
     meta = {k: v for k, v in trained.meta.items() if k != "history"}
-    return pd.DataFrame(
-        [
-            {
-                "version": path.name,
-                "kind": KIND,
-                "trained_at": pd.Timestamp(datetime.now(UTC)).tz_localize(None),
-                "train_start": pd.Timestamp(meta.get("train_start")),
-                "train_end": pd.Timestamp(meta.get("train_end")),
-                "data_hash": data_digest,
-                "metrics_json": json.dumps(meta, sort_keys=True),
-            }
-        ]
+    return ModelRecord(
+        version=path.name,
+        kind=KIND,
+        trained_at=pd.Timestamp(datetime.now(UTC)).tz_localize(None),
+        train_start=pd.Timestamp(meta.get("train_start")),
+        train_end=pd.Timestamp(meta.get("train_end")),
+        data_hash=data_digest,
+        metrics_json=json.dumps(meta, sort_keys=True),
     )

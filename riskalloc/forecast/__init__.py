@@ -12,7 +12,7 @@ from riskalloc.forecast.production import (
     save_production,
     write_forecast_eval,
 )
-from riskalloc.forecast.registry import data_hash, load_model, registry_row, save_model
+from riskalloc.forecast.registry import data_hash, forecaster_record, load_model, save_model
 from riskalloc.forecast.selection import (
     CANDIDATES,
     Candidate,
@@ -49,13 +49,13 @@ __all__ = [
     "forecast_eval_frame",
     "forecast_latest",
     "forecast_range",
+    "forecaster_record",
     "future_realised_vol",
     "load_model",
     "mz_r2",
     "predict_lstm",
     "production_forecasts",
     "qlike",
-    "registry_row",
     "save_model",
     "save_production",
     "select_forecaster",

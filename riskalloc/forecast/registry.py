@@ -15,6 +15,7 @@ from riskalloc.atomic import atomic_write_bytes
 from riskalloc.errors import ModelError
 from riskalloc.forecast.lstm import LSTMConfig, TrainedLSTM, VolLSTM
 from riskalloc.market import MarketData
+from riskalloc.warehouse.registry import ModelRecord
 
 KIND = "forecaster"
 
@@ -85,9 +86,8 @@ def load_model(path: str | Path) -> TrainedLSTM:
     return TrainedLSTM(net, lstm_cfg, features, tickers, list(cfg.get("history", [])), meta)
 
 
-def registry_row(version: str, root: str | Path) -> dict:
-    """A ``model_registry`` row (version, kind, trained_at, train_start, train_end, data_hash,
-    metrics_json) for a saved forecaster."""
+def forecaster_record(version: str, root: str | Path) -> ModelRecord:
+    """The registry record of the forecaster saved as ``<root>/forecaster/<version>``."""
     path = Path(root) / KIND / version
     try:
         cfg = json.loads((path / "config.json").read_text())
@@ -96,12 +96,12 @@ def registry_row(version: str, root: str | Path) -> dict:
         raise ModelError(f"forecaster {version} under {path} is missing or unreadable") from exc
     meta = cfg.get("meta", {})
     trained_at = datetime.fromtimestamp((path / "config.json").stat().st_mtime, tz=timezone.utc)
-    return {
-        "version": version,
-        "kind": KIND,
-        "trained_at": pd.Timestamp(trained_at).tz_localize(None),
-        "train_start": pd.Timestamp(meta.get("train_start")),
-        "train_end": pd.Timestamp(meta.get("train_end")),
-        "data_hash": cfg.get("data_hash", ""),
-        "metrics_json": json.dumps(json.loads(metrics), sort_keys=True),
-    }
+    return ModelRecord(
+        version=version,
+        kind=KIND,
+        trained_at=pd.Timestamp(trained_at).tz_localize(None),
+        train_start=pd.Timestamp(meta.get("train_start")),
+        train_end=pd.Timestamp(meta.get("train_end")),
+        data_hash=cfg.get("data_hash", ""),
+        metrics_json=json.dumps(json.loads(metrics), sort_keys=True),
+    )

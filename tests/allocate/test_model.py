@@ -10,7 +10,7 @@ import torch
 from riskalloc.allocate.covariance import factor_cov
 from riskalloc.allocate.dataset import build_allocator_data
 from riskalloc.allocate.model import AllocatorConfig, RiskAllocator
-from riskalloc.allocate.registry import load_allocator, registry_row, save_allocator
+from riskalloc.allocate.registry import allocator_record, load_allocator, save_allocator
 from riskalloc.allocate.risk_budgeting import risk_contributions
 from riskalloc.allocate.strategy import RiskallocStrategy
 from riskalloc.allocate.train import TrainConfig, train_allocator
@@ -126,8 +126,8 @@ def test_save_load_round_trip_and_corrupt_file(small_data, tmp_path):
     torch.testing.assert_close(
         trained.allocate(small_data, idx).weights, again.allocate(small_data, idx).weights
     )
-    row = registry_row(trained, path, "abc")
-    assert row.loc[0, "version"] == path.name and row.loc[0, "kind"] == "allocator"
+    record = allocator_record(trained, path, "abc")
+    assert record.version == path.name and record.kind == "allocator"
     (path / "state_dict.pt").write_bytes(b"not a torch file")
     with pytest.raises(ModelError, match=r"state_dict\.pt"):
         load_allocator(path)

@@ -22,9 +22,10 @@ from riskalloc.errors import ModelError, NotConvergedError, PublishError, Solver
 from riskalloc.forecast import lstm as lstm_mod
 from riskalloc.forecast.lstm import LSTMConfig, train_lstm
 from riskalloc.forecast.panel import build_panel
-from riskalloc.forecast.registry import load_model, registry_row, save_model
+from riskalloc.forecast.registry import forecaster_record, load_model, save_model
 from riskalloc.market import MarketData
 from riskalloc.warehouse import upsert
+from riskalloc.warehouse.registry import register
 
 pytestmark = pytest.mark.faults
 torch.set_num_threads(1)
@@ -61,7 +62,7 @@ def train_and_register(wh):
         trained, {"data": "faults"}, {"val": trained.meta["best_val_loss"]}, wh.models_dir
     )
     with wh.connect() as con:
-        upsert(wh, con, "model_registry", pd.DataFrame([registry_row(version, wh.models_dir)]))
+        register(wh, con, "forecaster", [forecaster_record(version, wh.models_dir)])
     return version
 
 

@@ -12,7 +12,7 @@ import pytest
 from riskalloc.errors import ModelError
 from riskalloc.forecast.lstm import TrainedLSTM, predict_lstm, train_lstm
 from riskalloc.forecast.panel import Panel, build_panel
-from riskalloc.forecast.registry import data_hash, load_model, registry_row, save_model
+from riskalloc.forecast.registry import data_hash, forecaster_record, load_model, save_model
 from riskalloc.forecast.walkforward import fold_plan, forecast_latest, forecast_range
 from riskalloc.market import MarketData
 
@@ -77,11 +77,11 @@ def test_save_load_round_trip(
     # saving the same model again gives the same version (content-addressed)
     again = save_model(trained, cfg, {"val_loss": trained.meta["best_val_loss"]}, tmp_path)
     assert again == version
-    row = registry_row(version, tmp_path)
-    assert row["kind"] == "forecaster" and row["version"] == version
-    assert row["data_hash"] == cfg["data_hash"] and len(row["data_hash"]) == 16
-    assert row["train_end"] == pd.Timestamp(trained.meta["train_end"])
-    assert "val_loss" in row["metrics_json"]
+    row = forecaster_record(version, tmp_path)
+    assert row.kind == "forecaster" and row.version == version
+    assert row.data_hash == cfg["data_hash"] and len(row.data_hash) == 16
+    assert row.train_end == pd.Timestamp(trained.meta["train_end"])
+    assert "val_loss" in row.metrics_json
 
 
 def test_corrupt_weights_raise_model_error_naming_file(

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from riskalloc.allocate.dataset import AllocatorData, build_allocator_data
-from riskalloc.allocate.registry import registry_row, save_allocator
+from riskalloc.allocate.registry import allocator_record, save_allocator
 from riskalloc.allocate.strategy import allocation_frame
 from riskalloc.allocate.train import TrainConfig, TrainedAllocator, train_allocator
 from riskalloc.market import MarketData
@@ -24,6 +24,7 @@ from riskalloc.reports.regime_names import (
     regime_names,
 )
 from riskalloc.reports.regime_reference import fit_regime_hmm
+from riskalloc.warehouse.registry import registry_frame
 
 FAST = TrainConfig(epochs=1, blocks_per_epoch=8, batch=8, block=8, val_days=126)
 TICKERS = ["SPY", "TLT", "GLD", "LQD", "BIL"]
@@ -58,7 +59,7 @@ def saved(
 ) -> tuple[Path, pd.DataFrame]:
     root = tmp_path_factory.mktemp("models")
     path = save_allocator(trained, root)
-    return root, registry_row(trained, path, "test")
+    return root, registry_frame([allocator_record(trained, path, "test")])
 
 
 def test_fast_regime_path_equals_the_full_allocation(trained, data) -> None:
