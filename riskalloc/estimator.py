@@ -11,6 +11,7 @@ estimator whose ``predict`` returns the portfolio's daily returns.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import fields
 from typing import Any
 
@@ -207,6 +208,17 @@ class AdaptiveRiskBudgeting(_Base):
         last = md.dates[-1]
         w = strat.smoothed(md)
         detail = strat.detail_at(md, last)
+        short = [d for d, t in strat._targets.items() if t.budgets.empty]
+        if short:
+            warnings.warn(
+                f"{len(short)} of the {len(strat._targets)} targets averaged by the partial "
+                f"rebalance (rebalance_speed={design.rebalance_speed:g}) had no full "
+                f"{design.corr_window}-day window and count as cash (exposure "
+                f"{float(np.sum(w)):.2f}); give {design.corr_window} + ~40 days of history or "
+                "set rebalance_speed=1",
+                UserWarning,
+                stacklevel=2,
+            )
         self.design_ = design
         self.strategy_ = strat
         self.weights_ = pd.Series(w, index=md.tickers, name="weight")

@@ -191,3 +191,13 @@ def test_learned_tilt_reads_macro_and_reports_its_regimes() -> None:
     assert b.sum() == pytest.approx(1.0) and b.std() > 1e-3  # a tilt away from 1/n
     assert est.weights_["BIL"] == 0.0 and (est.weights_ >= 0).all()
     assert est.weights_.sum() == pytest.approx(1.0)
+
+
+def test_too_short_a_history_for_the_partial_rebalance_warns(returns: pd.DataFrame) -> None:
+    """κ = 0.5 averages ~7 weekly targets; with one year of data the older ones are cash."""
+    short = returns.iloc[-260:]
+    with pytest.warns(UserWarning, match="count as cash"):
+        est = riskalloc.AdaptiveRiskBudgeting().fit(short)
+    assert 0.0 < est.exposure_ < 0.9
+    full = riskalloc.AdaptiveRiskBudgeting().fit(returns)
+    assert full.exposure_ == pytest.approx(1.0)
