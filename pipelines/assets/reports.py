@@ -13,6 +13,7 @@ from riskalloc.allocate.dataset import load_allocator_inputs
 from riskalloc.allocate.design import load_design
 from riskalloc.allocate.design_weights import design_target_weights
 from riskalloc.allocate.registry import KIND
+from riskalloc.backtest.schedule import period_ends
 from riskalloc.market import load_market_data
 from riskalloc.reports.daily import daily_report_from_warehouse
 from riskalloc.reports.design_attributions import explain_design_weights
@@ -169,8 +170,7 @@ def shap_report(
         md = load_market_data(con, source.universe())
         regimes = read_table(con, "regimes")
     dates = md.dates[md.dates >= pd.Timestamp(config.start)]
-    month_ends = dates.to_series().groupby(dates.to_period("M")).max()
-    chosen = pd.DatetimeIndex(sorted({*month_ends, md.dates[-1]}))
+    chosen = pd.DatetimeIndex(sorted({*period_ends(dates, "monthly"), md.dates[-1]}))
     weights, _ = design_target_weights(md, load_design(), chosen)
     if weights.empty:
         raise dg.Failure(f"no date from {config.start} has a full look-back to explain")
