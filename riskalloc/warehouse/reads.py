@@ -81,8 +81,9 @@ def _run_interruptible(
             con.interrupt()
 
     deadline = None if timeout is None else time.monotonic() + timeout
-    threading.Thread(target=work, name="riskalloc-query", daemon=True).start()
+    worker = threading.Thread(target=work, name="riskalloc-query", daemon=True)
     try:
+        worker.start()  # inside the try: a Ctrl-C at any point from here still stops DuckDB
         while not done.wait(0.05):
             if deadline is not None and time.monotonic() >= deadline:
                 stop()

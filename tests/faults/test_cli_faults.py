@@ -97,6 +97,11 @@ def test_runaway_query_stops_at_its_time_limit(kit, wh, capsys, monkeypatch):
     assert_one_line_error(code, err, "RISKALLOC_QUERY_TIMEOUT='soon' is not a number")
 
 
+def _default_sigint() -> None:
+    """Child processes inherit an ignored SIGINT; a user's terminal delivers it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_a_runaway_query(kit, wh):
     """SIGINT reaches a query that runs with bound parameters (DuckDB alone ignored it)."""
     script = textwrap.dedent(
@@ -109,7 +114,11 @@ def test_ctrl_c_stops_a_runaway_query(kit, wh):
         """
     )
     proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,  # as from a terminal, even if the test runner ignores SIGINT
     )
     try:
         assert proc.stdout.readline().strip() == "ready"
