@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from riskalloc.quality.calendar import is_trading_day
+from riskalloc.calendar import is_trading_day
 
 if TYPE_CHECKING:  # what dg.define_asset_job returns; not exported at dagster's top level
     from dagster._core.definitions.unresolved_asset_job_definition import (

@@ -14,8 +14,8 @@ from riskalloc.allocate.design_weights import design_target_weights
 from riskalloc.allocate.publish import validate_target_weights
 from riskalloc.allocate.registry import allocator_record, data_hash, save_allocator
 from riskalloc.allocate.train import TrainConfig, train_allocator
+from riskalloc.calendar import trading_days
 from riskalloc.market import load_market_data
-from riskalloc.quality.calendar import trading_days
 from riskalloc.reports.daily import top_drivers
 from riskalloc.reports.design_attributions import explain_design_weights
 from riskalloc.reports.guard import JumpLimits, guard_publish

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from riskalloc.quality.calendar import is_trading_day, previous_trading_day, trading_days
+from riskalloc.calendar import is_trading_day, previous_trading_day, trading_days
 from riskalloc.quality.findings import CheckOutcome
 from riskalloc.quality.macro import check_point_in_time, check_stale_series
 from riskalloc.quality.prices import (

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from riskalloc.quality.calendar import trading_days
+from riskalloc.calendar import trading_days
 from riskalloc.quality.findings import CheckOutcome
 
 

@@ -448,7 +448,7 @@ def price_warnings(df: pd.DataFrame, limit: int = 5) -> list[str]:
 
 def _missing_sessions(df: pd.DataFrame) -> list[str]:
     """``"TICKER date"`` for each NYSE session between a ticker's first and last row it lacks."""
-    from riskalloc.quality.calendar import trading_days
+    from riskalloc.calendar import trading_days
 
     sessions = trading_days(df["date"].min(), df["date"].max())
     out: list[str] = []
@@ -460,7 +460,7 @@ def _missing_sessions(df: pd.DataFrame) -> list[str]:
 
 def _weekday_holidays(dates: pd.Series) -> pd.Series:
     """Weekdays inside the NYSE calendar's range that are not sessions."""
-    from riskalloc.quality.calendar import calendar_bounds, trading_days
+    from riskalloc.calendar import calendar_bounds, trading_days
 
     days = pd.DatetimeIndex(dates.unique())
     first, last = calendar_bounds()

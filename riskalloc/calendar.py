@@ -1,4 +1,5 @@
-"""Trading days of the US market, from ``exchange-calendars`` (NYSE)."""
+"""Trading days of the US market, from ``exchange-calendars`` (NYSE): a ground module, since
+sources, quality checks, partitions and schedules all need it."""
 
 from __future__ import annotations
 
