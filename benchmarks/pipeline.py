@@ -133,7 +133,7 @@ def run(quick: bool, threads: int, root: Path, keep: bool) -> dict:
 
     from pipelines.definitions import defs
     from riskalloc.market import MarketData
-    from riskalloc.quality.calendar import is_trading_day
+    from riskalloc.calendar import is_trading_day
 
     torch.set_num_threads(threads)
     dates = [d for d in MarketData.sample().dates if is_trading_day(d)]
