@@ -132,8 +132,8 @@ def run(quick: bool, threads: int, root: Path, keep: bool) -> dict:
     import torch
 
     from pipelines.definitions import defs
-    from riskalloc.market import MarketData
     from riskalloc.calendar import is_trading_day
+    from riskalloc.market import MarketData
 
     torch.set_num_threads(threads)
     dates = [d for d in MarketData.sample().dates if is_trading_day(d)]
