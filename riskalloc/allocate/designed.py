@@ -152,7 +152,14 @@ class DesignedStrategy:
         """Everything the design decides at the last date of ``md`` (before smoothing)."""
         d = self.design
         risky = risky_tickers(md)
-        rets = md.returns().loc[:, risky]
+        # only the look-backs the design reads: returns of the last `need` days, not of all history
+        need = max(
+            d.corr_window,
+            d.target_window if d.vol_target is not None else 0,
+            d.trend_lookback if d.trend_floor < 1.0 else 0,
+        )
+        prices = md.prices.loc[:, risky].tail(need + 1)
+        rets = prices.pct_change(fill_method=None).iloc[1:]
         window = rets.tail(d.corr_window)
         empty = pd.Series(dtype=float)
         out = TargetDetail(pd.Series(0.0, index=md.tickers), empty, empty, empty, empty, 0.0)

@@ -241,7 +241,7 @@ def run_selection(
     by_key = {d.key: d for d in designs}
     if len(by_key) != len(designs):
         raise ConfigError("two candidates of the search space have the same key")
-    jobs = [(d, s, cfg) for d in designs for s in (cfg.seeds if d.learned else cfg.seeds[:1])]
+    jobs = [(d, s, cfg) for d in designs for s in seeds_for(d, cfg.seeds)]
     log.info("selection: %d candidates, %d units of work", len(designs), len(jobs))
     if n_jobs > 1:
         with ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(md,)) as pool:
