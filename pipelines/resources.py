@@ -13,7 +13,7 @@ from pydantic import Field
 
 from riskalloc.config import Universe, load_universe
 from riskalloc.warehouse import Warehouse
-from riskalloc.warehouse.store import connect_with_wait
+from riskalloc.warehouse.connection import connect_with_wait
 
 DEFAULT_DB = os.environ.get("RISKALLOC_DB", "warehouse/riskalloc.duckdb")
 

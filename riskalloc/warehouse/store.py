@@ -1,7 +1,7 @@
-"""DuckDB warehouse: connections, schema and atomic idempotent upserts.
+"""DuckDB warehouse writes: schema, atomic idempotent upserts, deletes.
 
-Reads live in :mod:`riskalloc.warehouse.reads`, the Parquet mirror in
-:mod:`riskalloc.warehouse.mirror`.
+Connections live in :mod:`riskalloc.warehouse.connection`, reads in
+:mod:`riskalloc.warehouse.reads`, the Parquet mirror in :mod:`riskalloc.warehouse.mirror`.
 
 All SQL of riskalloc lives in this package. Identifiers come from the table
 allow-list in :mod:`riskalloc.warehouse.tables`; values are always bound parameters.
@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,9 +20,10 @@ import duckdb
 import pandas as pd
 
 from riskalloc.atomic import atomic_write_text
-from riskalloc.errors import SchemaError, WarehouseError, WarehouseLockedError
+from riskalloc.errors import SchemaError, WarehouseError
 from riskalloc.warehouse import mirror
 from riskalloc.warehouse.catalog import table_columns, table_exists
+from riskalloc.warehouse.connection import DB_FILE, Warehouse, connect_with_wait, resolve_inside
 from riskalloc.warehouse.mirror import (
     file_fingerprint,
     partition_fingerprint,
@@ -36,7 +35,17 @@ from riskalloc.warehouse.tables import TableSpec, table_spec
 
 log = logging.getLogger(__name__)
 
-DB_FILE = "riskalloc.duckdb"
+__all__ = [
+    "DB_FILE",  # re-exported: the connection names were always importable from here
+    "UpsertResult",
+    "Warehouse",
+    "connect_with_wait",
+    "delete_range",
+    "drop_table",
+    "resolve_inside",
+    "upsert",
+    "upsert_many",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,90 +57,6 @@ class UpsertResult:
     updated: int
     unchanged: int
     total_rows: int
-
-
-def resolve_inside(root: Path, relative: str | Path) -> Path:
-    """Resolve ``relative`` under ``root``; a path that escapes the root is an error."""
-    root_r = Path(root).resolve()
-    p = (root_r / relative).resolve()
-    if p != root_r and root_r not in p.parents:
-        raise WarehouseError(f"path {str(relative)!r} escapes the warehouse root {root_r}")
-    return p
-
-
-@dataclass(frozen=True)
-class Warehouse:
-    """A warehouse folder: ``riskalloc.duckdb``, ``parquet/`` mirror and ``models/``."""
-
-    root: Path
-    db_file: str = DB_FILE
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "root", Path(self.root))
-        if Path(self.db_file).name != self.db_file:
-            raise WarehouseError(f"db_file {self.db_file!r} must be a file name, not a path")
-
-    @classmethod
-    def from_db_path(cls, db_path: str | Path) -> Warehouse:
-        """The warehouse whose DuckDB file is ``db_path`` (its folder is the root)."""
-        p = Path(db_path)
-        return cls(p.parent, p.name)
-
-    @property
-    def db_path(self) -> Path:
-        """The DuckDB file."""
-        return self.root / self.db_file
-
-    @property
-    def parquet_dir(self) -> Path:
-        """Root of the Parquet mirror."""
-        return self.root / "parquet"
-
-    @property
-    def models_dir(self) -> Path:
-        """Root of versioned model artefacts."""
-        return self.root / "models"
-
-    @contextmanager
-    def connect(
-        self, read_only: bool = False, wait_seconds: float = 30.0
-    ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Open the DuckDB file, waiting up to ``wait_seconds`` for another writer.
-
-        Raises :class:`WarehouseLockedError` naming the file if the lock is still held.
-        The connection is always closed, also when the body raises.
-        """
-        if read_only and not self.db_path.exists():
-            raise WarehouseError(f"no warehouse at {self.db_path}; run the ingest first")
-        self.root.mkdir(parents=True, exist_ok=True)
-        con = connect_with_wait(self.db_path, read_only=read_only, wait_seconds=wait_seconds)
-        try:
-            yield con
-        finally:
-            con.close()
-
-
-def connect_with_wait(
-    path: Path, read_only: bool = False, wait_seconds: float = 30.0
-) -> duckdb.DuckDBPyConnection:
-    """``duckdb.connect`` with retries while another process holds the file lock."""
-    deadline = time.monotonic() + wait_seconds
-    delay = 0.05
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
-            if time.monotonic() >= deadline:
-                raise WarehouseLockedError(
-                    f"warehouse {path} is locked by another process; wait for the other "
-                    f"run to finish (waited {wait_seconds:.0f} s). DuckDB said: {exc}"
-                ) from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-        except duckdb.Error as exc:
-            raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
 
 
 def _create_table(con: duckdb.DuckDBPyConnection, spec: TableSpec, df: pd.DataFrame) -> None:

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from riskalloc.cli import main as cli_main
+from riskalloc.warehouse import connection as conn_mod
 from riskalloc.warehouse import mirror as pq_mod
 from riskalloc.warehouse import store as store_mod
 from riskalloc.warehouse import sync_parquet, table_fingerprint, upsert, verify_parquet
@@ -226,12 +227,12 @@ def test_cli_commit_interrupt_on_a_fresh_database(kit, tmp_path, monkeypatch, ca
     """The probe's CLI case: Ctrl-C at COMMIT on a fresh DB. The commit held, so the mirror
     is published too (no empty mirror, no temp files) and the CLI says what was written."""
     db = tmp_path / "fresh" / "riskalloc.duckdb"
-    real = store_mod.connect_with_wait
+    real = conn_mod.connect_with_wait
 
     def connect(*a, **k):
         return CommitProxy(real(*a, **k), "commit_then_interrupt")
 
-    monkeypatch.setattr(store_mod, "connect_with_wait", connect)
+    monkeypatch.setattr(conn_mod, "connect_with_wait", connect)
     args = ["--db", str(db), "ingest", "--start", "2020-01-02", "--end", "2020-01-31"]
     assert cli_main(args) == 130
     monkeypatch.undo()
