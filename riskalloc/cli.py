@@ -41,7 +41,7 @@ def _date(value: str | None, flag: str) -> str | None:
     if value is None:
         return None
     from riskalloc.errors import SchemaError
-    from riskalloc.sources.schema import parse_date
+    from riskalloc.sources.dates import parse_date
 
     try:
         return str(parse_date(value, flag).date())

@@ -15,7 +15,7 @@ from typing import TypeVar
 import pandas as pd
 
 from riskalloc.errors import ConfigError, SchemaError
-from riskalloc.sources.schema import parse_date
+from riskalloc.sources.dates import parse_date
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

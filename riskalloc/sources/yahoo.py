@@ -19,7 +19,8 @@ import pandas as pd
 
 from riskalloc.errors import ConfigError, DownloadError, SchemaError
 from riskalloc.sources._retry import DateLike, RetryPolicy, group_by_start, to_timestamp
-from riskalloc.sources.schema import MARKET_TZ, PRICE_COLUMNS, normalize_dates, validate_prices
+from riskalloc.sources.dates import MARKET_TZ, normalize_dates
+from riskalloc.sources.schema import PRICE_COLUMNS, validate_prices
 
 SOURCE_NAME = "yahoo"
 # yfinance column name -> our column name

@@ -17,9 +17,9 @@ import pandas as pd
 from riskalloc.config import Universe
 from riskalloc.errors import ConfigError, DataError
 from riskalloc.sources._retry import to_timestamp
+from riskalloc.sources.dates import market_today
 from riskalloc.sources.schema import (
     macro_warnings,
-    market_today,
     price_warnings,
     validate_macro,
     validate_prices,
