@@ -20,8 +20,10 @@ from pathlib import Path
 from types import ModuleType
 
 import pandas as pd
+import pytest
 
 from riskalloc.config import Asset, Series, Universe
+from riskalloc.sources import FileSource
 from riskalloc.sources.sample import SampleSource
 from riskalloc.warehouse import TABLES, Warehouse, table_exists, table_fingerprint, verify_parquet
 from riskalloc.warehouse.ingest import ingest_macro, ingest_prices
@@ -192,3 +194,40 @@ def assert_same_contents(wh: Warehouse, reference: Warehouse) -> None:
     for name in want:
         pd.testing.assert_frame_equal(got[name], want[name], obj=name)
     assert not list(wh.parquet_dir.rglob(".*.tmp")), "temp files left behind"
+
+
+# --- input files (tests/faults/test_file*_faults.py) ---------------------------------------
+
+
+def run_files(prices: Path, incremental: bool = True):
+    """Ingest March 2020 from a prices file (incremental on top of the seed by default)."""
+
+    def run(wh):
+        with wh.connect() as con:
+            src = FileSource(prices_path=prices)
+            return ingest_prices(wh, con, src, UNIVERSE, "2020-03-02", "2020-03-31", incremental)
+
+    return run
+
+
+def write_wide(path: Path, edit=None) -> Path:
+    """The bundled March 2020 closes as a wide CSV/Parquet, optionally broken by ``edit``."""
+    wide = sample_wide()
+    if edit is not None:
+        wide = edit(wide)
+    if path.suffix == ".parquet":
+        wide.reset_index().to_parquet(path, index=False)
+    else:
+        wide.to_csv(path, date_format="%Y-%m-%d")
+    return path
+
+
+def assert_fault(wh, tmp_path, path, error, match, fix=None):
+    """The broken file raises ``error`` naming ``match``; nothing stored; fixed file = clean."""
+    before = snapshot(wh)
+    with pytest.raises(error, match=match) as info:
+        run_files(path)(wh)
+    assert str(path) in str(info.value)
+    assert_unchanged(wh, before)
+    (fix or (lambda p: write_wide(p)))(path)
+    assert_same_as_clean(wh, run_files(path), tmp_path / "clean")
