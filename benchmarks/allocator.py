@@ -1,4 +1,4 @@
-"""Allocator timings: one allocation through RiskAllocator, the risk-budgeting solver alone
+"""Allocator timings: one allocation through AllocatorNetwork, the risk-budgeting solver alone
 (dense and factor Σ), and skfolio's RiskBudgeting on the same problems.
 
 Prints a table with PASS/MISS per target and writes benchmarks/results/allocator.json.
@@ -25,7 +25,7 @@ from allocator_problems import Problem, correlation_range, make_problem, returns
 from timing import Timing, loglog_slope, timed
 
 from riskalloc.allocate.covariance import FactorCov
-from riskalloc.allocate.model import AllocatorConfig, RiskAllocator
+from riskalloc.allocate.model import AllocatorNetwork, NetworkConfig
 from riskalloc.allocate.risk_budgeting import (
     SolveInfo,
     risk_contributions,
@@ -52,7 +52,7 @@ def max_rc_error(sigma: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> float
 
 
 def time_allocation(
-    model: RiskAllocator, p: Problem, seed: int, repeats: int
+    model: AllocatorNetwork, p: Problem, seed: int, repeats: int
 ) -> tuple[Timing, float, float]:
     """Timing of one B=1 allocation (features → weights) and its max RC error against the
     float64-renormalised budgets (the solver's target) and against the raw float32 budgets."""
@@ -106,7 +106,7 @@ def profile_allocation(n: int, threads: int = 1) -> str:
     """cProfile one allocation at ``n`` assets (200 calls); top functions by total time."""
     torch.set_num_threads(threads)
     seed_everything(0)
-    model = RiskAllocator(AllocatorConfig(N_ASSET_FEATURES, N_MACRO_FEATURES)).eval()
+    model = AllocatorNetwork(NetworkConfig(N_ASSET_FEATURES, N_MACRO_FEATURES)).eval()
     p = make_problem(n, seed=n)
     asset_x = torch.randn(1, n, N_ASSET_FEATURES)
     macro = torch.randn(1, N_MACRO_FEATURES)
@@ -138,9 +138,9 @@ def put(res: dict, key: str, n: int, t: Timing, form: str | None = None) -> None
 
 
 def bench_allocation(res: dict, sizes: list[int], problems: dict[int, Problem], reps: int) -> None:
-    """Single- and two-thread allocation latency through the RiskAllocator."""
+    """Single- and two-thread allocation latency through the AllocatorNetwork."""
     seed_everything(0)
-    model = RiskAllocator(AllocatorConfig(N_ASSET_FEATURES, N_MACRO_FEATURES)).eval()
+    model = AllocatorNetwork(NetworkConfig(N_ASSET_FEATURES, N_MACRO_FEATURES)).eval()
     for threads, key in ((1, "latency_ms"), (2, "latency_ms_2threads")):
         torch.set_num_threads(threads)
         for n in sizes:
@@ -319,7 +319,7 @@ def main() -> None:
     fit_exponents(res, sizes)
     judge_targets(res)
     res["notes"] = {
-        "allocation": "RiskAllocator (untrained, seed 0) in eval mode under inference_mode, B=1, "
+        "allocation": "AllocatorNetwork (untrained, seed 0) in eval mode, inference_mode, B=1, "
         "factor Σ with k=3; per-call wall time (median, min) and process CPU time",
         "solver": "solve_risk_budgeting(check=False, tol=1e-13) on float64 inputs, 1 thread",
         "skfolio": f"RiskBudgeting(variance, Clarabel tol_gap_abs/rel={SKFOLIO_TOL}) fit on "

@@ -11,7 +11,7 @@ from riskalloc.allocate.covariance import FactorCov, factor_cov
 
 K_FACTORS = 3
 MAX_CORR = 0.8  # cap on each asset's common variance share, so |corr| ≤ 0.8
-BUDGET_FLOOR = 0.2  # same floor as AllocatorConfig: b_i ≥ floor / n
+BUDGET_FLOOR = 0.2  # same floor as NetworkConfig: b_i ≥ floor / n
 
 
 @dataclass(frozen=True)

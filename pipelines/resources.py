@@ -11,7 +11,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from riskalloc.config import Universe, load_universe
+from riskalloc.universe import Universe, load_universe
 from riskalloc.warehouse import Warehouse
 from riskalloc.warehouse.connection import connect_with_wait
 

@@ -146,7 +146,7 @@ def _state(con: object, tables: Sequence[str]) -> dict[str, tuple[int, int]]:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Ingest prices and macro series into the warehouse without Dagster, all-or-nothing."""
-    from riskalloc.config import load_universe
+    from riskalloc.universe import load_universe
     from riskalloc.warehouse import Warehouse
     from riskalloc.warehouse.ingest import check_window, ingest
 

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from riskalloc.config import Universe
-from riskalloc.config import load_universe as _load_universe_config
 from riskalloc.errors import DataError
 from riskalloc.sources.sample import sample_macro_wide, sample_prices_wide
+from riskalloc.universe import Universe
+from riskalloc.universe import load_universe as _load_universe_config
 
 __all__ = ["load_etf_prices", "load_fred_macro", "load_universe", "load_universe_config"]
 
@@ -78,7 +78,7 @@ def load_fred_macro(
 
 
 def load_universe_config() -> Universe:
-    """The bundled universe as riskalloc's typed :class:`~riskalloc.config.Universe`."""
+    """The bundled universe as riskalloc's typed :class:`~riskalloc.universe.Universe`."""
     return _load_universe_config()
 
 

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from riskalloc.config import Universe, load_universe
 from riskalloc.errors import DataError
 from riskalloc.sources.schema import macro_from_wide, to_wide
+from riskalloc.universe import Universe, load_universe
 
 if TYPE_CHECKING:
     import duckdb

@@ -22,7 +22,7 @@ import torch
 
 from riskalloc.allocate.dataset import load_allocator_inputs
 from riskalloc.backtest.headline import run_headline
-from riskalloc.config import load_universe
+from riskalloc.universe import load_universe
 from riskalloc.warehouse.store import Warehouse, upsert
 
 OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "results"

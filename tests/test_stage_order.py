@@ -2,8 +2,9 @@
 
 Stage order: sources → warehouse → market → features → forecast → allocate → backtest →
 reports. A stage module may import its own stage, earlier stages and the ground modules;
-ground modules (errors, typing, seeding, atomic, calendar (the NYSE trading days), config (the
-universe), quality (pure checks the sources validate with)) import only ground modules; the facade
+ground modules (errors, typing, seeding, atomic, calendar (the NYSE trading days), universe
+(the universe file schema), quality (pure checks the sources validate with)) import only
+ground modules; the facade
 modules (``riskalloc/__init__``, ``api``, ``estimator``, ``datasets``, ``cli``) may import
 anything and nothing imports them. No two files import each other, directly or around a
 loop. Imports under ``TYPE_CHECKING`` and inside functions count too: they are the coupling.
@@ -25,7 +26,7 @@ ORDER = (
     "backtest",
     "reports",
 )
-GROUND = ("errors", "typing", "seeding", "atomic", "calendar", "config", "quality")
+GROUND = ("errors", "typing", "seeding", "atomic", "calendar", "universe", "quality")
 FACADE = ("api", "estimator", "datasets", "cli")
 
 

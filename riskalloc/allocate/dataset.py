@@ -22,7 +22,7 @@ from riskalloc.market import MarketData, load_market_data, risky_tickers
 if TYPE_CHECKING:
     import duckdb
 
-    from riskalloc.config import Universe
+    from riskalloc.universe import Universe
 
 CORR_WINDOW = 252
 N_FACTORS = 3

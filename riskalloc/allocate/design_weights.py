@@ -14,7 +14,7 @@ import pandas as pd
 
 from riskalloc.allocate.design import AllocatorDesign
 from riskalloc.allocate.designed import DesignedStrategy
-from riskalloc.allocate.train import TrainedAllocator
+from riskalloc.allocate.train import TrainedNetwork
 from riskalloc.market import MarketData
 
 DESIGN_WEIGHT_COLUMNS: tuple[str, ...] = (
@@ -42,7 +42,7 @@ def design_target_weights(
     md: MarketData,
     design: AllocatorDesign,
     dates: Iterable[pd.Timestamp],
-    trained: list[TrainedAllocator] | None = None,
+    trained: list[TrainedNetwork] | None = None,
 ) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
     """Long rows (one per date and risky ticker) and the dates skipped (not trading days or
     before any asset has a full look-back).

@@ -25,7 +25,7 @@ import pandas as pd
 
 from riskalloc.allocate.dataset import AllocatorData, build_allocator_data
 from riskalloc.allocate.design import AllocatorDesign
-from riskalloc.allocate.model import AllocatorConfig
+from riskalloc.allocate.model import NetworkConfig
 from riskalloc.allocate.overlays import (
     class_budgets,
     equal_budgets,
@@ -35,7 +35,7 @@ from riskalloc.allocate.overlays import (
     trend_multipliers,
     window_covariance,
 )
-from riskalloc.allocate.train import TrainConfig, TrainedAllocator, train_allocator
+from riskalloc.allocate.train import TrainConfig, TrainedNetwork, train_allocator
 from riskalloc.errors import DataError, ModelError
 from riskalloc.market import MarketData, risky_tickers
 
@@ -75,7 +75,7 @@ class DesignedStrategy:
     precomputed: AllocatorData | None = None
     cache: dict | None = None
     risk_measures: tuple[str, ...] = ("variance",)
-    trained: list[TrainedAllocator] = field(default_factory=list)
+    trained: list[TrainedNetwork] = field(default_factory=list)
     last_budgets: pd.Series | None = None
     fitted: bool = False
     _targets: dict = field(default_factory=dict, repr=False)
@@ -108,7 +108,7 @@ class DesignedStrategy:
         except DataError:
             log.info("%s: no allocator inputs before %s; base budgets", self.name, md.dates[-1])
             return
-        cfg = AllocatorConfig(
+        cfg = NetworkConfig(
             len(data.asset_features),
             len(data.macro_features),
             budget_mode="tilt",

@@ -24,7 +24,7 @@ BudgetMode = Literal["heads", "tilt"]  # floored softmax per regime head, or a t
 
 
 @dataclass(frozen=True)
-class AllocatorConfig:
+class NetworkConfig:
     """Architecture and ablation switches (all JSON-serialisable)."""
 
     n_asset_features: int
@@ -70,10 +70,10 @@ class Allocation:
     tilt: torch.Tensor | None = None  # (B, n) log-budget tilt from equal risk (tilt mode)
 
 
-class RiskAllocator(nn.Module):
+class AllocatorNetwork(nn.Module):
     """The end-to-end allocator (see module docstring)."""
 
-    def __init__(self, cfg: AllocatorConfig) -> None:
+    def __init__(self, cfg: NetworkConfig) -> None:
         super().__init__()
         self.cfg = cfg
         h = cfg.hidden

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from riskalloc.allocate.model import AllocatorConfig, RiskAllocator
-from riskalloc.allocate.train import Normaliser, TrainConfig, TrainedAllocator
+from riskalloc.allocate.model import AllocatorNetwork, NetworkConfig
+from riskalloc.allocate.train import Normaliser, TrainConfig, TrainedNetwork
 from riskalloc.atomic import atomic_dir
 from riskalloc.errors import ModelError
 from riskalloc.warehouse.registry import ModelRecord
@@ -27,7 +27,7 @@ def data_hash(*arrays: object) -> str:
     return h.hexdigest()[:16]
 
 
-def _version(trained: TrainedAllocator) -> str:
+def _version(trained: TrainedNetwork) -> str:
     payload = json.dumps(
         {
             "cfg": trained.cfg.to_dict(),
@@ -41,7 +41,7 @@ def _version(trained: TrainedAllocator) -> str:
     return f"{KIND}-{end}-{hashlib.sha256(payload.encode()).hexdigest()[:10]}"
 
 
-def save_allocator(trained: TrainedAllocator, root: str | Path) -> Path:
+def save_allocator(trained: TrainedNetwork, root: str | Path) -> Path:
     """Write ``<root>/allocator/<version>/`` atomically (:func:`riskalloc.atomic.atomic_dir`)."""
     version = _version(trained)
     final = Path(root) / KIND / version
@@ -63,28 +63,28 @@ def save_allocator(trained: TrainedAllocator, root: str | Path) -> Path:
     return final
 
 
-def load_allocator(path: str | Path) -> TrainedAllocator:
+def load_allocator(path: str | Path) -> TrainedNetwork:
     """Load an artefact directory; any problem is a :class:`ModelError` naming the file."""
     p = Path(path)
     cfg_file, state_file = p / "config.json", p / "state_dict.pt"
     try:
         config = json.loads(cfg_file.read_text())
-        mc = AllocatorConfig(**config["model"])
+        mc = NetworkConfig(**config["model"])
         tc = TrainConfig(**config["train"])
         norm = Normaliser.from_dict(config["normaliser"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"cannot read allocator config {cfg_file}: {exc}") from exc
     try:
         state = torch.load(state_file, map_location="cpu", weights_only=True)
-        model = RiskAllocator(mc)
+        model = AllocatorNetwork(mc)
         model.load_state_dict(state)
     except Exception as exc:
         raise ModelError(f"cannot load allocator weights {state_file}: {exc}") from exc
     model.eval()
-    return TrainedAllocator(model, norm, mc, tc, list(config["tickers"]), dict(config["meta"]))
+    return TrainedNetwork(model, norm, mc, tc, list(config["tickers"]), dict(config["meta"]))
 
 
-def allocator_record(trained: TrainedAllocator, path: Path, data_digest: str) -> ModelRecord:
+def allocator_record(trained: TrainedNetwork, path: Path, data_digest: str) -> ModelRecord:
     """The registry record of the allocator saved at ``path``."""
     meta = {k: v for k, v in trained.meta.items() if k != "history"}
     return ModelRecord(

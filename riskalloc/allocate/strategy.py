@@ -15,9 +15,9 @@ import torch
 
 from riskalloc.allocate.covariance import factor_cov
 from riskalloc.allocate.dataset import AllocatorData, build_allocator_data
-from riskalloc.allocate.model import AllocatorConfig
+from riskalloc.allocate.model import NetworkConfig
 from riskalloc.allocate.risk_budgeting import risk_contributions
-from riskalloc.allocate.train import TrainConfig, TrainedAllocator, train_allocator
+from riskalloc.allocate.train import TrainConfig, TrainedNetwork, train_allocator
 from riskalloc.errors import DataError, ModelError
 from riskalloc.market import MarketData
 
@@ -31,7 +31,7 @@ ABLATIONS: dict[str, dict[str, bool]] = {
 
 
 @dataclass
-class RiskallocStrategy:
+class LearnedAllocatorStrategy:
     """Walk-forward wrapper around :func:`train_allocator`.
 
     ``vol_forecast`` (wide, annualised) should hold out-of-sample forecasts (each made by a
@@ -45,8 +45,8 @@ class RiskallocStrategy:
     train_cfg: TrainConfig = field(default_factory=TrainConfig)
     switches: dict[str, bool] | None = None
     precomputed: AllocatorData | None = None
-    on_fit: Callable[[TrainedAllocator, AllocatorData], None] | None = None
-    trained: TrainedAllocator | None = None
+    on_fit: Callable[[TrainedNetwork, AllocatorData], None] | None = None
+    trained: TrainedNetwork | None = None
     risk_measures: tuple[str, ...] = ("variance", "cvar")
     cache: dict | None = None  # shared by the factories of one grid: (name, seed, end) -> model
 
@@ -61,7 +61,7 @@ class RiskallocStrategy:
         """Train on everything in ``md`` (already cut at the training end)."""
         data = self._data(md)
         sw = ABLATIONS.get(self.name, {}) if self.switches is None else self.switches
-        cfg = AllocatorConfig(len(data.asset_features), len(data.macro_features), **sw)
+        cfg = NetworkConfig(len(data.asset_features), len(data.macro_features), **sw)
         key = (self.name, self.train_cfg, str(data.dates[-1].date()))
         if self.cache is not None and key in self.cache:
             self.trained = self.cache[key]  # same data, config and seed: the same model
@@ -88,13 +88,13 @@ class RiskallocStrategy:
         w = pd.DataFrame(alloc.weights.double().cpu().numpy(), index=dates, columns=data.tickers)
         return w.reindex(columns=md.tickers, fill_value=0.0)
 
-    def with_seed(self, seed: int) -> RiskallocStrategy:
+    def with_seed(self, seed: int) -> LearnedAllocatorStrategy:
         """A fresh copy trained with another seed."""
         return replace(self, train_cfg=replace(self.train_cfg, seed=seed), trained=None)
 
 
 def allocation_frame(
-    trained: TrainedAllocator, data: AllocatorData, idx: np.ndarray, asset_classes: dict[str, str]
+    trained: TrainedNetwork, data: AllocatorData, idx: np.ndarray, asset_classes: dict[str, str]
 ) -> pd.DataFrame:
     """Long (date, ticker, asset_class, weight, risk_budget, risk_contribution, exposure,
     target_vol, regime) rows for the allocations at rows ``idx``."""

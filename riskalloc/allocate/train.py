@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from riskalloc.allocate.dataset import AllocatorData
-from riskalloc.allocate.model import Allocation, AllocatorConfig, RiskAllocator
+from riskalloc.allocate.model import Allocation, AllocatorNetwork, NetworkConfig
 from riskalloc.errors import ConfigError, DataError, ModelError
 from riskalloc.seeding import seed_everything, torch_device
 
@@ -100,12 +100,12 @@ class Normaliser:
 
 
 @dataclass
-class TrainedAllocator:
+class TrainedNetwork:
     """A fitted model with its normaliser, configs and training history."""
 
-    model: RiskAllocator
+    model: AllocatorNetwork
     norm: Normaliser
-    cfg: AllocatorConfig
+    cfg: NetworkConfig
     train_cfg: TrainConfig
     tickers: list[str]
     meta: dict = field(default_factory=dict)
@@ -121,7 +121,7 @@ class TrainedAllocator:
 
 
 def _forward(
-    model: RiskAllocator, norm: Normaliser, data: AllocatorData, idx: np.ndarray, device: str
+    model: AllocatorNetwork, norm: Normaliser, data: AllocatorData, idx: np.ndarray, device: str
 ) -> Allocation:
     a, m = norm.apply(data, idx)
     return model(
@@ -182,7 +182,7 @@ def block_loss(
 
 
 def _sharpe_path(
-    model: RiskAllocator,
+    model: AllocatorNetwork,
     norm: Normaliser,
     data: AllocatorData,
     idx: np.ndarray,
@@ -204,14 +204,14 @@ def _sharpe_path(
 
 def train_allocator(
     data: AllocatorData,
-    cfg: AllocatorConfig | None = None,
+    cfg: NetworkConfig | None = None,
     train_cfg: TrainConfig | None = None,
     *,
     progress: bool = False,
-) -> TrainedAllocator:
+) -> TrainedNetwork:
     """Fit on every row of ``data`` (the caller cuts it at the training end)."""
     tc = train_cfg or TrainConfig()
-    mc = cfg or AllocatorConfig(len(data.asset_features), len(data.macro_features))
+    mc = cfg or NetworkConfig(len(data.asset_features), len(data.macro_features))
     seed_everything(tc.seed)
     rng = np.random.default_rng(tc.seed)
     device = torch_device()
@@ -227,7 +227,7 @@ def train_allocator(
             f"for blocks of {L}x{h} days plus {tc.val_days} validation days"
         )
     norm = Normaliser.fit(data.slice(0, train_hi + h))
-    model = RiskAllocator(mc).to(device)
+    model = AllocatorNetwork(mc).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     g_t = torch.from_numpy(np.nan_to_num(g_np)).to(device)
     grf_t = torch.from_numpy(np.nan_to_num(grf_np)).to(device)
@@ -273,4 +273,4 @@ def train_allocator(
         "epochs": len(history),
         "history": history,
     }
-    return TrainedAllocator(model, norm, mc, tc, list(data.tickers), meta)
+    return TrainedNetwork(model, norm, mc, tc, list(data.tickers), meta)

@@ -30,10 +30,10 @@ from riskalloc.backtest.schedule import (
     REBALANCES,
     RETRAINS,
 )
-from riskalloc.config import Asset, Series, Universe, load_universe
 from riskalloc.errors import ConfigError, DataError, RiskallocError
 from riskalloc.market import MarketData
 from riskalloc.sources.files import FileSource
+from riskalloc.universe import Asset, Series, Universe, load_universe
 
 log = logging.getLogger(__name__)
 

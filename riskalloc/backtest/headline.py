@@ -22,8 +22,8 @@ import pandas as pd
 from riskalloc.allocate.dataset import AllocatorData, build_allocator_data
 from riskalloc.allocate.design import AllocatorDesign, load_design, load_selection_record
 from riskalloc.allocate.designed import DesignedStrategy
-from riskalloc.allocate.strategy import ABLATIONS, RiskallocStrategy
-from riskalloc.allocate.train import TrainConfig, TrainedAllocator
+from riskalloc.allocate.strategy import ABLATIONS, LearnedAllocatorStrategy
+from riskalloc.allocate.train import TrainConfig, TrainedNetwork
 from riskalloc.backtest.baselines import BASELINES as BASELINE_REGISTRY
 from riskalloc.backtest.grid import GridResult, StrategyFactory, baseline_factories, run_grid
 from riskalloc.backtest.metrics import (
@@ -40,7 +40,7 @@ from riskalloc.market import MarketData
 BASELINES: tuple[str, ...] = tuple(BASELINE_REGISTRY)  # every baseline, registry order
 V1_VARIANTS = {"riskalloc_v1": "riskalloc", "uysal_e2e": "uysal_e2e"}  # label -> v1 ablation
 SIGNIFICANCE_AGAINST = ("erc", "equal_weight")
-OnFit = Callable[[str, int, TrainedAllocator, AllocatorData], None]
+OnFit = Callable[[str, int, TrainedNetwork, AllocatorData], None]
 
 
 def design_ablations(design: AllocatorDesign) -> dict[str, AllocatorDesign]:
@@ -102,22 +102,22 @@ def riskalloc_factories(
     on_fit: OnFit | None = None,
     data: AllocatorData | None = None,
 ) -> dict[str, StrategyFactory]:
-    """Factories (risk_measure, seed) -> fresh v1 :class:`RiskallocStrategy` per variant
+    """Factories (risk_measure, seed) -> fresh v1 :class:`LearnedAllocatorStrategy` per variant
     (``names`` are keys of :data:`V1_VARIANTS` or of the v1 ``ABLATIONS``)."""
     pre = data if data is not None else build_allocator_data(md, vol_forecast)
     base = train_cfg or TrainConfig()
     cache: dict = {}  # rebalance frequencies and costs reuse each fold's model
 
     def make(name: str) -> StrategyFactory:
-        def factory(rm: str, seed: int) -> RiskallocStrategy:
+        def factory(rm: str, seed: int) -> LearnedAllocatorStrategy:
             hook = None
             if on_fit is not None:
 
-                def hook(tr: TrainedAllocator, d: AllocatorData) -> None:
+                def hook(tr: TrainedNetwork, d: AllocatorData) -> None:
                     on_fit(name, seed, tr, d)
 
             objective = "starr" if rm == "cvar" else base.objective
-            return RiskallocStrategy(
+            return LearnedAllocatorStrategy(
                 name=name,
                 switches=ABLATIONS[V1_VARIANTS.get(name, name)],
                 vol_forecast=vol_forecast,

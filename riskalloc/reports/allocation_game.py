@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from riskalloc.allocate.dataset import AllocatorData
-from riskalloc.allocate.train import TrainedAllocator
+from riskalloc.allocate.train import TrainedNetwork
 from riskalloc.reports.shap_attributions import check_local_accuracy, explain, output_name
 
 __all__ = ["VOL_PLAYER", "allocation_game", "explain_allocations", "output_names", "player_names"]
@@ -39,7 +39,7 @@ def output_names(data: AllocatorData) -> list[str]:
 
 
 def allocation_game(
-    trained: TrainedAllocator, data: AllocatorData, t: int, ref_vol: np.ndarray
+    trained: TrainedNetwork, data: AllocatorData, t: int, ref_vol: np.ndarray
 ) -> Callable[[np.ndarray], np.ndarray]:
     """f(z) for z in [0, 1]^players: each player interpolates between reference (0) and t (1)."""
     q, p = len(data.macro_features), len(data.asset_features)
@@ -71,7 +71,7 @@ def allocation_game(
 
 
 def explain_allocations(
-    trained: TrainedAllocator,
+    trained: TrainedNetwork,
     data: AllocatorData,
     idx: np.ndarray | list[int],
     nsamples: int = 400,

@@ -27,19 +27,19 @@ import torch
 
 from riskalloc.allocate.dataset import AllocatorData
 from riskalloc.allocate.registry import KIND, load_allocator
-from riskalloc.allocate.train import TrainedAllocator
+from riskalloc.allocate.train import TrainedNetwork
 from riskalloc.errors import ModelError
 from riskalloc.reports.allocation_game import output_names, player_names
 from riskalloc.reports.shap_attributions import ShapResult
 
 BatchGame = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (z (m, p), date row j (m,)) → (m, q)
-GameFactory = Callable[[TrainedAllocator, AllocatorData, np.ndarray, np.ndarray], BatchGame]
+GameFactory = Callable[[TrainedNetwork, AllocatorData, np.ndarray, np.ndarray], BatchGame]
 N_PAIRS = 8  # antithetic permutation pairs per date: 16 × (p − 1) + 2 model rows per date
 CHUNK_ROWS = 2048
 
 
 def allocation_game_batch(
-    trained: TrainedAllocator, data: AllocatorData, idx: np.ndarray, ref_vol: np.ndarray
+    trained: TrainedNetwork, data: AllocatorData, idx: np.ndarray, ref_vol: np.ndarray
 ) -> BatchGame:
     """The allocation game of :func:`~riskalloc.reports.allocation_game.allocation_game` for all
     dates ``idx`` at once: row r of z plays on date ``idx[j[r]]``."""
@@ -71,12 +71,12 @@ def allocation_game_batch(
 
 
 def per_date_games(
-    per_date: Callable[[TrainedAllocator, AllocatorData, int, np.ndarray], Callable],
+    per_date: Callable[[TrainedNetwork, AllocatorData, int, np.ndarray], Callable],
 ) -> GameFactory:
     """A :data:`GameFactory` from a per-date game ``per_date(trained, data, t, ref_vol)``."""
 
     def factory(
-        trained: TrainedAllocator, data: AllocatorData, idx: np.ndarray, ref_vol: np.ndarray
+        trained: TrainedNetwork, data: AllocatorData, idx: np.ndarray, ref_vol: np.ndarray
     ) -> BatchGame:
         games = [per_date(trained, data, int(t), ref_vol) for t in idx]
 
@@ -174,7 +174,7 @@ def batched_shapley(
 
 
 def explain_dates(
-    trained: TrainedAllocator,
+    trained: TrainedNetwork,
     data: AllocatorData,
     idx: np.ndarray | list[int],
     n_pairs: int | str = N_PAIRS,

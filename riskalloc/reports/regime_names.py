@@ -20,15 +20,15 @@ import torch
 from riskalloc.allocate.daily import pick_model
 from riskalloc.allocate.dataset import AllocatorData
 from riskalloc.allocate.registry import KIND, load_allocator
-from riskalloc.allocate.train import TrainedAllocator
+from riskalloc.allocate.train import TrainedNetwork
 from riskalloc.errors import DataError
 from riskalloc.market import MarketData
 
-RegimeProbFn = Callable[[TrainedAllocator, AllocatorData, np.ndarray], np.ndarray]
+RegimeProbFn = Callable[[TrainedNetwork, AllocatorData, np.ndarray], np.ndarray]
 
 
 def _model_regime_probs(
-    trained: TrainedAllocator, data: AllocatorData, idx: np.ndarray
+    trained: TrainedNetwork, data: AllocatorData, idx: np.ndarray
 ) -> np.ndarray:
     """(len(idx), K) regime probabilities of the allocator's regime module.
 
@@ -47,7 +47,7 @@ def _model_regime_probs(
 
 
 def allocator_regime_probs(
-    trained: TrainedAllocator,
+    trained: TrainedNetwork,
     data: AllocatorData,
     idx: np.ndarray | list[int],
     prob_fn: RegimeProbFn = _model_regime_probs,
@@ -102,9 +102,9 @@ class RegimeNamer:
         prob_fn: RegimeProbFn = _model_regime_probs,
     ) -> None:
         self.data, self.ref, self.models_dir, self.prob_fn = data, ref, Path(models_dir), prob_fn
-        self._cache: dict[str, tuple[TrainedAllocator, dict[int, str]]] = {}
+        self._cache: dict[str, tuple[TrainedNetwork, dict[int, str]]] = {}
 
-    def model(self, version: str) -> tuple[TrainedAllocator, dict[int, str]]:
+    def model(self, version: str) -> tuple[TrainedNetwork, dict[int, str]]:
         """The allocator ``version`` and its regime names, from its training window."""
         if version not in self._cache:
             trained = load_allocator(self.models_dir / KIND / version)

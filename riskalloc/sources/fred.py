@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 import pandas as pd
 from fredapi import Fred
 
-from riskalloc.config import SERIES_PATTERN
 from riskalloc.errors import ConfigError, DownloadError
 from riskalloc.sources._retry import (
     DateLike,
@@ -34,6 +33,7 @@ from riskalloc.sources._retry import (
     to_timestamp,
 )
 from riskalloc.sources.schema import MACRO_COLUMNS, next_business_day, validate_macro
+from riskalloc.universe import SERIES_PATTERN
 
 SOURCE_NAME = "fred"
 KEY_ENV = "FRED_API_KEY"

@@ -15,13 +15,13 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from riskalloc.config import SERIES_PATTERN, TICKER_PATTERN
 from riskalloc.errors import DataError, SchemaError
 from riskalloc.sources.dates import (
     market_today,
     normalize_dates,
 )
 from riskalloc.sources.dates import show_items as _show
+from riskalloc.universe import SERIES_PATTERN, TICKER_PATTERN
 
 PRICE_COLUMNS: tuple[str, ...] = (
     "date",

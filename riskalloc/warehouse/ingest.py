@@ -14,7 +14,6 @@ from typing import Protocol
 import duckdb
 import pandas as pd
 
-from riskalloc.config import Universe
 from riskalloc.errors import ConfigError, DataError
 from riskalloc.sources._retry import to_timestamp
 from riskalloc.sources.dates import market_today
@@ -24,6 +23,7 @@ from riskalloc.sources.schema import (
     validate_macro,
     validate_prices,
 )
+from riskalloc.universe import Universe
 from riskalloc.warehouse.catalog import table_exists
 from riskalloc.warehouse.reads import last_dates
 from riskalloc.warehouse.store import UpsertResult, Warehouse, upsert_many

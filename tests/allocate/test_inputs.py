@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from riskalloc.allocate.dataset import build_allocator_data, load_allocator_inputs
-from riskalloc.config import load_universe
 from riskalloc.errors import DataError
 from riskalloc.sources.sample import SampleSource
+from riskalloc.universe import load_universe
 from riskalloc.warehouse import Warehouse, upsert
 from riskalloc.warehouse.ingest import ingest
 

@@ -9,10 +9,10 @@ import torch
 
 from riskalloc.allocate.covariance import factor_cov
 from riskalloc.allocate.dataset import build_allocator_data
-from riskalloc.allocate.model import AllocatorConfig, RiskAllocator
+from riskalloc.allocate.model import AllocatorNetwork, NetworkConfig
 from riskalloc.allocate.registry import allocator_record, load_allocator, save_allocator
 from riskalloc.allocate.risk_budgeting import risk_contributions
-from riskalloc.allocate.strategy import RiskallocStrategy
+from riskalloc.allocate.strategy import LearnedAllocatorStrategy
 from riskalloc.allocate.train import TrainConfig, train_allocator
 from riskalloc.errors import ConfigError, DataError, ModelError
 
@@ -42,7 +42,7 @@ def _random_inputs(n: int, batch: int = 3, seed: int = 0):
 
 def test_outputs_are_valid_allocations():
     torch.manual_seed(0)
-    model = RiskAllocator(AllocatorConfig(11, 13)).eval()
+    model = AllocatorNetwork(NetworkConfig(11, 13)).eval()
     a, m, vol, load, uniq = _random_inputs(20)
     with torch.no_grad():
         out = model(a, m, vol, load, uniq)
@@ -60,7 +60,7 @@ def test_outputs_are_valid_allocations():
 
 def test_permuting_assets_permutes_outputs():
     torch.manual_seed(1)
-    model = RiskAllocator(AllocatorConfig(11, 13)).eval()
+    model = AllocatorNetwork(NetworkConfig(11, 13)).eval()
     a, m, vol, load, uniq = _random_inputs(12, seed=3)
     perm = torch.randperm(12)
     with torch.no_grad():
@@ -72,7 +72,7 @@ def test_permuting_assets_permutes_outputs():
 
 def test_gradients_reach_every_module_through_the_layer():
     torch.manual_seed(2)
-    model = RiskAllocator(AllocatorConfig(11, 13))
+    model = AllocatorNetwork(NetworkConfig(11, 13))
     a, m, vol, load, uniq = _random_inputs(8)
     out = model(a, m, vol, load, uniq)
     (out.weights * torch.linspace(-1, 1, 8, dtype=torch.float64)).sum().backward()
@@ -134,7 +134,7 @@ def test_save_load_round_trip_and_corrupt_file(small_data, tmp_path):
 
 
 def test_strategy_weights_sum_to_exposure_and_skip_cash(small_md):
-    strat = RiskallocStrategy(train_cfg=FAST)
+    strat = LearnedAllocatorStrategy(train_cfg=FAST)
     strat.fit(small_md.until("2012-12-31"))
     dates = small_md.dates[(small_md.dates > "2013-01-01") & (small_md.dates < "2013-02-01")]
     w = strat.weights(small_md.until("2013-01-31"), dates)
@@ -147,9 +147,9 @@ def test_precomputed_inputs_give_the_weights_of_a_rebuild_on_the_cut(small_md):
     """The backtest hands the strategy inputs built once on the full history; slicing them at a
     date must equal rebuilding them from data up to that date (no look-ahead)."""
     full = build_allocator_data(small_md, start="2010-01-01")
-    fast = RiskallocStrategy(train_cfg=FAST, precomputed=full)
+    fast = LearnedAllocatorStrategy(train_cfg=FAST, precomputed=full)
     fast.fit(small_md.until("2012-12-31"))
-    slow = RiskallocStrategy(train_cfg=FAST, trained=fast.trained)
+    slow = LearnedAllocatorStrategy(train_cfg=FAST, trained=fast.trained)
     d = pd.DatetimeIndex([pd.Timestamp("2013-03-28")])
     w_fast = fast.weights(small_md.until(d[0]), d)
     w_slow = slow.weights(small_md.until(d[0]), d)
@@ -168,4 +168,4 @@ def test_train_options_are_checked_when_built_not_mid_training(kwargs, pattern):
     with pytest.raises(ConfigError, match=pattern):
         TrainConfig(**kwargs)
     with pytest.raises(ConfigError, match="budget_mode"):
-        AllocatorConfig(4, 3, budget_mode="softmax")
+        NetworkConfig(4, 3, budget_mode="softmax")

@@ -22,9 +22,9 @@ from types import ModuleType
 import pandas as pd
 import pytest
 
-from riskalloc.config import Asset, Series, Universe
 from riskalloc.sources import FileSource
 from riskalloc.sources.sample import SampleSource
+from riskalloc.universe import Asset, Series, Universe
 from riskalloc.warehouse import TABLES, Warehouse, table_exists, table_fingerprint, verify_parquet
 from riskalloc.warehouse.ingest import ingest_macro, ingest_prices
 from riskalloc.warehouse.store import DB_FILE

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from riskalloc.cli import main as cli_main
-from riskalloc.config import load_universe
 from riskalloc.errors import ConfigError
+from riskalloc.universe import load_universe
 
 pytestmark = pytest.mark.faults
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from riskalloc.config import Series, Universe
 from riskalloc.errors import DownloadError
 from riskalloc.sources import FredSource
+from riskalloc.universe import Series, Universe
 from riskalloc.warehouse import read_table
 from riskalloc.warehouse.ingest import ingest_macro
 

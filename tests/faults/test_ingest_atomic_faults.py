@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from riskalloc.cli import main as cli_main
-from riskalloc.config import Series, Universe
 from riskalloc.errors import DataError, SchemaError
 from riskalloc.sources import FileSource
 from riskalloc.sources.sample import SampleSource
+from riskalloc.universe import Series, Universe
 from riskalloc.warehouse.ingest import ingest
 
 pytestmark = pytest.mark.faults

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 import torch
 
-from riskalloc.allocate.model import AllocatorConfig, RiskAllocator
+from riskalloc.allocate.model import AllocatorNetwork, NetworkConfig
 from riskalloc.allocate.publish import TARGET_WEIGHT_COLUMNS, validate_target_weights
 from riskalloc.allocate.registry import load_allocator, save_allocator
 from riskalloc.allocate.risk_budgeting import risk_contributions, solve_risk_budgeting
-from riskalloc.allocate.train import Normaliser, TrainConfig, TrainedAllocator
+from riskalloc.allocate.train import Normaliser, TrainConfig, TrainedNetwork
 from riskalloc.errors import ModelError, NotConvergedError, PublishError, SolverError
 from riskalloc.forecast import lstm as lstm_mod
 from riskalloc.forecast.lstm import LSTMConfig, train_lstm
@@ -145,13 +145,13 @@ def test_model_file_that_fails_to_load(kit, wh, tmp_path):
 
 def saved_allocator(root, n_asset_features: int = 4):
     """An untrained allocator artefact saved the production way (config JSON + state dict)."""
-    cfg = AllocatorConfig(n_asset_features=n_asset_features, n_macro_features=3)
+    cfg = NetworkConfig(n_asset_features=n_asset_features, n_macro_features=3)
     norm = Normaliser(
         np.zeros(n_asset_features), np.ones(n_asset_features), np.zeros(3), np.ones(3)
     )
     torch.manual_seed(0)
-    trained = TrainedAllocator(
-        RiskAllocator(cfg),
+    trained = TrainedNetwork(
+        AllocatorNetwork(cfg),
         norm,
         cfg,
         TrainConfig(),

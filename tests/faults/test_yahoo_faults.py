@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from riskalloc.config import Asset, Universe
 from riskalloc.errors import DownloadError, SchemaError
 from riskalloc.sources import YahooSource
+from riskalloc.universe import Asset, Universe
 from riskalloc.warehouse import read_table
 from riskalloc.warehouse.ingest import ingest_prices
 

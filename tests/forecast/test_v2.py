@@ -253,8 +253,8 @@ CLS_COMBO = Candidate("combo_cls", "combination", members=("har", "garch"), by="
 def test_write_forecast_eval_on_user_files(small_md: MarketData, tmp_path, monkeypatch) -> None:
     """What ``riskalloc backtest`` writes: forecast_eval.csv from the user's own files."""
     import riskalloc.forecast.production as production
-    from riskalloc.config import load_universe
     from riskalloc.sources.files import FileSource
+    from riskalloc.universe import load_universe
 
     monkeypatch.setattr(production, "PRODUCTION", CLS_COMBO)
     prices, macro = _user_files(small_md, tmp_path)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from riskalloc.allocate.dataset import build_allocator_data
-from riskalloc.allocate.model import AllocatorConfig
+from riskalloc.allocate.model import NetworkConfig
 from riskalloc.allocate.train import TrainConfig, train_allocator
 from riskalloc.market import MarketData
 from riskalloc.reports.allocation_game import allocation_game, explain_allocations, player_names
@@ -37,7 +37,7 @@ def test_attributions_add_up_to_the_allocation(data):
 
 
 def test_macro_players_get_zero_credit_when_the_model_ignores_macro(data):
-    cfg = AllocatorConfig(
+    cfg = NetworkConfig(
         len(data.asset_features),
         len(data.macro_features),
         use_regime=False,

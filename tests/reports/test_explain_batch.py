@@ -15,7 +15,7 @@ import torch
 from riskalloc.allocate.dataset import AllocatorData, build_allocator_data
 from riskalloc.allocate.registry import save_allocator
 from riskalloc.allocate.strategy import allocation_frame
-from riskalloc.allocate.train import TrainConfig, TrainedAllocator, train_allocator
+from riskalloc.allocate.train import TrainConfig, TrainedNetwork, train_allocator
 from riskalloc.cli import main
 from riskalloc.errors import ModelError
 from riskalloc.market import MarketData
@@ -77,7 +77,7 @@ def data() -> AllocatorData:
 
 
 @pytest.fixture(scope="module")
-def trained(data: AllocatorData) -> TrainedAllocator:
+def trained(data: AllocatorData) -> TrainedNetwork:
     torch.set_num_threads(1)
     return train_allocator(data.slice(0, data.index_of("2012-12-31") + 1), train_cfg=FAST)
 

@@ -12,7 +12,7 @@ import torch
 from riskalloc.allocate.dataset import AllocatorData, build_allocator_data
 from riskalloc.allocate.registry import allocator_record, save_allocator
 from riskalloc.allocate.strategy import allocation_frame
-from riskalloc.allocate.train import TrainConfig, TrainedAllocator, train_allocator
+from riskalloc.allocate.train import TrainConfig, TrainedNetwork, train_allocator
 from riskalloc.market import MarketData
 from riskalloc.reports.regime_names import (
     _model_regime_probs,
@@ -47,7 +47,7 @@ def data(md: MarketData) -> AllocatorData:
 
 
 @pytest.fixture(scope="module")
-def trained(data: AllocatorData) -> TrainedAllocator:
+def trained(data: AllocatorData) -> TrainedNetwork:
     torch.set_num_threads(1)
     cut = data.index_of("2012-12-31")
     return train_allocator(data.slice(0, cut + 1), train_cfg=FAST)
@@ -55,7 +55,7 @@ def trained(data: AllocatorData) -> TrainedAllocator:
 
 @pytest.fixture(scope="module")
 def saved(
-    trained: TrainedAllocator, data: AllocatorData, tmp_path_factory
+    trained: TrainedNetwork, data: AllocatorData, tmp_path_factory
 ) -> tuple[Path, pd.DataFrame]:
     root = tmp_path_factory.mktemp("models")
     path = save_allocator(trained, root)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from riskalloc.config import load_universe
 from riskalloc.errors import ConfigError, DataError
 from riskalloc.sources import SampleSource, make_source
+from riskalloc.universe import load_universe
 
 
 def test_all_35_universe_tickers_present():
