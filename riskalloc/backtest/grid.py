@@ -5,6 +5,10 @@ re-simulated for each cost. Strategies whose ``stochastic`` attribute is False r
 first seed only; ``risk_measures`` (default ``("none",)``) lists the measures a strategy
 takes. Labels: the strategy name, suffixed ``_cvar`` etc. for non-variance measures, so the
 returns/weights tables (whose keys lack ``risk_measure``) stay unique.
+
+The unit of work is a :class:`GridCell` (strategy, risk measure, seed): cells share nothing
+but their inputs, so :func:`run_grid` runs them one after another and the Dagster
+``backtest_grid`` asset runs each as a partition.
 """
 
 from __future__ import annotations
@@ -58,6 +62,85 @@ def baseline_factories(names: Iterable[str], lookback: int = 252) -> dict[str, S
     }
 
 
+@dataclass(frozen=True)
+class GridCell:
+    """One independent unit of the grid: a strategy under one risk measure and one seed, over
+    every rebalance frequency and cost (so the grid can run as partitions, in any order)."""
+
+    name: str
+    risk_measure: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        """``<label>@<seed>``, e.g. ``erc_cvar@0``: the cell's name and partition key."""
+        return f"{label(self.name, self.risk_measure)}@{self.seed}"
+
+
+def grid_cells(
+    factories: Mapping[str, StrategyFactory], risk_measures: Iterable[str], seeds: Iterable[int]
+) -> list[GridCell]:
+    """The cells of a grid (one probe per strategy): each measure a strategy takes (``none``
+    if it takes none), every seed if it is ``stochastic`` else the first; strategy-major."""
+    wanted, seeds = list(risk_measures), [int(s) for s in seeds]
+    cells = []
+    for name, factory in factories.items():
+        probe = factory("variance", seeds[0])
+        takes = list(getattr(probe, "risk_measures", ("none",)))
+        measures = [m for m in wanted if m in takes] if takes != ["none"] else ["none"]
+        run_seeds = seeds if getattr(probe, "stochastic", True) else seeds[:1]
+        cells += [GridCell(name, rm, s) for rm in measures for s in run_seeds]
+    return cells
+
+
+def concat_results(parts: Iterable[GridResult]) -> GridResult:
+    """One GridResult from several (e.g. the cells of a grid), in order."""
+    parts = [p for p in parts if len(p.metrics)]
+    return GridResult(
+        metrics=pd.concat([p.metrics for p in parts], ignore_index=True),
+        returns=pd.concat([p.returns for p in parts], ignore_index=True),
+        weights=pd.concat([p.weights for p in parts], ignore_index=True),
+        results={k: v for p in parts for k, v in p.results.items()},
+        fallbacks={k: v for p in parts for k, v in p.fallbacks.items()},
+    )
+
+
+def run_grid_cell(
+    factory: StrategyFactory,
+    md: MarketData,
+    start: str | pd.Timestamp,
+    end: str | pd.Timestamp,
+    cell: GridCell,
+    costs: Iterable[float] = COSTS_BPS,
+    rebalances: Iterable[str] = REBALANCES,
+    retrain: str = "yearly",
+    per_fold: bool = False,
+) -> GridResult:
+    """Every (rebalance, cost) of one cell: weights by walk-forward once per rebalance
+    frequency, re-simulated for each cost."""
+    costs = list(costs)
+    mets, rets, wts, results, fallbacks = [], [], [], {}, {}
+    rm, seed, lab = cell.risk_measure, cell.seed, label(cell.name, cell.risk_measure)
+    for reb in rebalances:
+        strat = factory(rm if rm != "none" else "variance", seed)
+        w = run_walk_forward(strat, md, start, end, retrain, reb, per_fold=per_fold)
+        fallbacks[(lab, reb, seed)] = list(getattr(strat, "fallback_dates", []))
+        log.info("grid: %s seed %d %s weights done", lab, seed, reb)
+        for c in costs:
+            res = simulate(w, md, c, start, end)
+            results[(lab, float(c), reb, seed)] = res
+            mets.append(metrics_frame(res, lab, reb, seed, rm))
+            rets.append(returns_frame(res, lab, reb, seed))
+            wts.append(weights_frame(res, lab, reb, seed))
+    return GridResult(
+        metrics=pd.concat(mets, ignore_index=True),
+        returns=pd.concat(rets, ignore_index=True),
+        weights=pd.concat(wts, ignore_index=True),
+        results=results,
+        fallbacks=fallbacks,
+    )
+
+
 def run_grid(
     factories: Mapping[str, StrategyFactory],
     md: MarketData,
@@ -71,39 +154,37 @@ def run_grid(
     per_fold: Iterable[str] = (),
 ) -> GridResult:
     """Run every combination; one metrics frame with strategy, period, cost_bps, rebalance,
-    seed, risk_measure and the metrics.
+    seed, risk_measure and the metrics (the :func:`grid_cells`, one after another).
 
     Strategies named in ``per_fold`` get one ``weights`` call per fold (see
     :func:`~riskalloc.backtest.walkforward.run_walk_forward`); the others one call per date.
     """
-    costs, rebalances = list(costs), list(rebalances)
-    wanted, seeds, batch = list(risk_measures), list(seeds), set(per_fold)
-    mets, rets, wts, results, fallbacks = [], [], [], {}, {}
-    for name, factory in factories.items():
-        probe = factory("variance", seeds[0])
-        takes = list(getattr(probe, "risk_measures", ("none",)))
-        measures = [m for m in wanted if m in takes] if takes != ["none"] else ["none"]
-        run_seeds = seeds if getattr(probe, "stochastic", True) else seeds[:1]
-        for rm in measures:
-            for seed in run_seeds:
-                for reb in rebalances:
-                    strat = factory(rm if rm != "none" else "variance", seed)
-                    w = run_walk_forward(
-                        strat, md, start, end, retrain, reb, per_fold=name in batch
-                    )
-                    lab = label(name, rm)
-                    fallbacks[(lab, reb, seed)] = list(getattr(strat, "fallback_dates", []))
-                    log.info("grid: %s seed %d %s weights done", lab, seed, reb)
-                    for c in costs:
-                        res = simulate(w, md, c, start, end)
-                        results[(lab, float(c), reb, seed)] = res
-                        mets.append(metrics_frame(res, lab, reb, seed, rm))
-                        rets.append(returns_frame(res, lab, reb, seed))
-                        wts.append(weights_frame(res, lab, reb, seed))
-    return GridResult(
-        metrics=pd.concat(mets, ignore_index=True),
-        returns=pd.concat(rets, ignore_index=True),
-        weights=pd.concat(wts, ignore_index=True),
-        results=results,
-        fallbacks=fallbacks,
+    costs, rebalances, batch = list(costs), list(rebalances), set(per_fold)
+    cells = grid_cells(factories, risk_measures, seeds)
+    return concat_results(
+        run_grid_cell(
+            factories[c.name], md, start, end, c, costs, rebalances, retrain, c.name in batch
+        )
+        for c in cells
     )
+
+
+SUMMARY_METRICS: tuple[str, ...] = (
+    "sharpe",
+    "ann_return",
+    "ann_vol",
+    "max_drawdown",
+    "cvar_95",
+    "turnover",
+)
+
+
+def seed_summary(metrics: pd.DataFrame, period: str) -> pd.DataFrame:
+    """Mean and std across seeds of the headline metrics, per setting, for one ``period``."""
+    m = metrics.loc[metrics["period"] == period]
+    keys = ["strategy", "risk_measure", "rebalance", "cost_bps"]
+    cols = [c for c in SUMMARY_METRICS if c in m.columns]
+    agg = m.groupby(keys)[cols].agg(["mean", "std"])
+    agg.columns = [f"{a}_{b}" for a, b in agg.columns]
+    agg["seeds"] = m.groupby(keys)["seed"].nunique()
+    return agg.reset_index().sort_values(["cost_bps", "rebalance", "sharpe_mean"], ascending=False)
