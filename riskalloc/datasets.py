@@ -12,10 +12,18 @@ import pandas as pd
 
 from riskalloc.errors import DataError
 from riskalloc.sources.sample import sample_macro_wide, sample_prices_wide
+from riskalloc.synthetic import SyntheticUniverse, make_synthetic_universe
 from riskalloc.universe import Universe
 from riskalloc.universe import load_universe as _load_universe_config
 
-__all__ = ["load_etf_prices", "load_fred_macro", "load_universe", "load_universe_config"]
+__all__ = [
+    "SyntheticUniverse",
+    "load_etf_prices",
+    "load_fred_macro",
+    "load_universe",
+    "load_universe_config",
+    "make_synthetic_universe",  # any-size universe calibrated on these ETFs (scale tests)
+]
 
 
 def _window(

@@ -68,9 +68,12 @@ _FORMAT_VERSION = 2
 
 
 def _logsumexp_cols(x: np.ndarray) -> np.ndarray:
-    """log(sum(exp(x), axis=0)) for a small matrix whose columns each hold a finite entry."""
+    """log(sum(exp(x), axis=0)) for a small matrix; an all -inf column (a state that cannot
+    be reached: zero probability times zero transitions) gives -inf, not NaN."""
     top = x.max(axis=0)
-    return top + np.log(np.exp(x - top).sum(axis=0))
+    shift = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):  # log(0) = -inf is exact here
+        return shift + np.log(np.exp(x - shift).sum(axis=0))
 
 
 def state_labels(n_states: int) -> tuple[str, ...]:

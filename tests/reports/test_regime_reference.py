@@ -204,3 +204,13 @@ def test_state_labels_and_bad_config(md: MarketData) -> None:
         state_labels(1)
     with pytest.raises(ConfigError, match="covariance_type"):
         fit_regime_hmm(md, covariance_type="spherical")
+
+
+def test_logsumexp_of_an_unreachable_state_is_minus_inf_not_nan():
+    """A state with zero probability and zero transitions into it stays at probability 0."""
+    from riskalloc.reports.regime_reference import _logsumexp_cols
+
+    x = np.array([[np.log(0.5), -np.inf], [-np.inf, -np.inf]])  # column 1: unreachable
+    with np.errstate(invalid="raise"):
+        out = _logsumexp_cols(x)
+    assert out[0] == pytest.approx(np.log(0.5)) and out[1] == -np.inf
