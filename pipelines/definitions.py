@@ -22,8 +22,9 @@ ALL_ASSETS = [
     forecast.vol_forecaster,
     forecast.vol_forecasts,
     forecast.forecast_evaluation,
-    allocate.allocator,
+    allocate.allocator_network,
     allocate.target_weights,
+    backtest.allocator_fold_models,
     backtest.backtest,
     backtest.backtest_report,
     reports.regime_report,
@@ -66,8 +67,8 @@ nightly_job = dg.define_asset_job(
 )
 retrain_job = dg.define_asset_job(
     "retrain_job",
-    selection=dg.AssetSelection.assets("vol_forecaster", "vol_forecasts", "allocator"),
-    description="Refit the volatility forecaster and the production allocator.",
+    selection=dg.AssetSelection.assets("vol_forecaster", "vol_forecasts", "allocator_network"),
+    description="Refit the volatility forecaster and the first allocator's network.",
 )
 
 defs = dg.Definitions(

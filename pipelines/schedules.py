@@ -79,7 +79,8 @@ def build_schedules(
         cron_schedule=RETRAIN_CRON,
         job=retrain_job,
         execution_timezone=TIMEZONE,
-        description="Saturday morning: refit the volatility forecaster and the allocator.",
+        description="Saturday morning: refit the volatility forecaster and the first "
+        "allocator's network.",
     )
     def weekly_retrain_schedule(context: dg.ScheduleEvaluationContext):
         day = _local_date(context).isoformat()

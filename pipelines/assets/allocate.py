@@ -1,4 +1,5 @@
-"""Allocation assets: the production allocator and the daily, published target weights."""
+"""Allocation assets: the first allocator's network on all history and the daily, published
+target weights of the production design."""
 
 import time
 
@@ -36,14 +37,15 @@ WEEKDAYS = dg.TimeWindowPartitionsDefinition(
 
 
 @dg.asset(group_name="allocate", deps=["vol_forecasts"], kinds={"pytorch", "duckdb"})
-def allocator(
+def allocator_network(
     context: dg.AssetExecutionContext,
     config: AllocatorTrainConfig,
     source: SourceResource,
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
-    """The production allocator, trained end to end on all history up to the newest date
-    (used for dates after it; earlier dates use the walk-forward fold models)."""
+    """The first allocator's (riskalloc_v1) network, trained end to end on all history up to
+    the newest date: the regime and SHAP views of the learned allocator read it for dates after
+    the last fold (the published weights come from the design, which needs no training)."""
     wh = warehouse.warehouse()
     with warehouse.get_connection() as con:
         inputs = load_allocator_inputs(con, source.universe())

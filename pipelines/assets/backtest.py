@@ -1,4 +1,5 @@
-"""Backtest assets: the walk-forward out-of-sample evaluation and its report."""
+"""Backtest assets: the first allocator's fold models, the walk-forward out-of-sample
+evaluation and its report."""
 
 import dagster as dg
 import pandas as pd
@@ -7,8 +8,14 @@ from pipelines.config import BacktestConfig
 from pipelines.metadata import table_preview
 from pipelines.resources import SourceResource, WarehouseResource
 from riskalloc.allocate.dataset import load_allocator_inputs
-from riskalloc.allocate.registry import allocator_record, data_hash, save_allocator
+from riskalloc.allocate.registry import (
+    allocator_record,
+    data_hash,
+    load_allocator,
+    save_allocator,
+)
 from riskalloc.allocate.train import TrainConfig
+from riskalloc.backtest.fold_models import fold_model_cache, train_fold_models
 from riskalloc.backtest.headline import run_headline
 from riskalloc.backtest.metrics import HEADLINE
 from riskalloc.backtest.report import write_report
@@ -20,29 +27,63 @@ HEADLINE_COLUMNS = ["strategy", *HEADLINE]
 
 
 @dg.asset(group_name="backtest", deps=["vol_forecasts"], kinds={"pytorch", "duckdb"})
+def allocator_fold_models(
+    context: dg.AssetExecutionContext,
+    config: BacktestConfig,
+    source: SourceResource,
+    warehouse: WarehouseResource,
+) -> list[str]:
+    """The first allocator's (riskalloc_v1) network of every walk-forward fold, trained once,
+    saved and registered: the backtest reuses them and the regime and SHAP views read them.
+    Its value is the saved versions, oldest fold first."""
+    wh = warehouse.warehouse()
+    with warehouse.get_connection() as con:
+        inputs = load_allocator_inputs(con, source.universe())
+    models = train_fold_models(
+        inputs.md,
+        inputs.forecast(),
+        config.start,
+        config.end,
+        seed=config.seed,
+        train_cfg=TrainConfig(epochs=config.epochs),
+    )
+    data = inputs.data()
+    digest = data_hash(data.asset_x, data.vol, data.macro_x)
+    paths = [save_allocator(m, wh.models_dir) for m in models]
+    with warehouse.get_connection() as con:
+        register(
+            wh,
+            con,
+            "allocator",
+            [allocator_record(m, p, digest) for m, p in zip(models, paths, strict=True)],
+        )
+    for m, p in zip(models, paths, strict=True):
+        context.log.info("fold model %s (train end %s)", p.name, m.meta["train_end"])
+    context.add_output_metadata(
+        {"fold_models": len(paths), "versions": ", ".join(p.name for p in paths)}
+    )
+    return [p.name for p in paths]
+
+
+@dg.asset(group_name="backtest", kinds={"pytorch", "duckdb"})
 def backtest(
     context: dg.AssetExecutionContext,
     config: BacktestConfig,
     source: SourceResource,
     warehouse: WarehouseResource,
+    allocator_fold_models: list[str],
 ) -> dg.MaterializeResult:
     """Yearly walk-forward retrains of riskalloc (the selected design) and its ablations against
     equal weight, inverse vol, ERC, minimum variance, HRP, a deep-learning baseline and the
-    first allocator (riskalloc_v1), net of costs, with Ledoit-Wolf p-values against ERC and
-    equal weight; riskalloc_v1's fold models are registered for its regime and SHAP views."""
+    first allocator (riskalloc_v1, whose fold models come from ``allocator_fold_models``),
+    net of costs, with Ledoit-Wolf p-values against ERC and equal weight."""
     wh = warehouse.warehouse()
     with warehouse.get_connection() as con:
         inputs = load_allocator_inputs(con, source.universe())
-    registry_rows = []
-
-    def on_fit(name, seed, trained, data) -> None:
-        if name == "riskalloc_v1" and seed == config.seed:
-            path = save_allocator(trained, wh.models_dir)
-            registry_rows.append(
-                allocator_record(trained, path, data_hash(data.asset_x, data.vol, data.macro_x))
-            )
-            context.log.info("fold model %s (train end %s)", path.name, trained.meta["train_end"])
-
+    folds = fold_model_cache(
+        load_allocator(wh.models_dir / "allocator" / v) for v in allocator_fold_models
+    )
+    reused = {k[2] for k in folds}
     head = run_headline(
         inputs.md,
         inputs.forecast(),
@@ -53,14 +94,21 @@ def backtest(
         seeds=(config.seed,),
         ablations=config.ablations,
         train_cfg=TrainConfig(epochs=config.epochs),
-        on_fit=on_fit,
+        fold_models=folds,
     )
+    retrained = [k for k in folds if k[0] == "riskalloc_v1" and k[2] not in reused]
+    if retrained:
+        context.log.warning(
+            "%d riskalloc_v1 fold models retrained (their config differs from the registered "
+            "ones): %s",
+            len(retrained),
+            ", ".join(k[2] for k in retrained),
+        )
     g = head.grid
     with warehouse.get_connection() as con:
         upsert(wh, con, "backtest_returns", g.returns)
         upsert(wh, con, "backtest_weights", g.weights)
         upsert(wh, con, "backtest_metrics", g.metrics)
-        register(wh, con, "allocator", registry_rows)
         if not head.drawdowns.empty:
             upsert(
                 wh,
@@ -90,7 +138,7 @@ def backtest(
             "stress_drawdowns_vs_erc": table_preview(head.drawdowns, limit=60),
             "covid_equity_cut": table_preview(head.covid, limit=20),
             "strategies": len(hl),
-            "fold_models_registered": len(registry_rows),
+            "fold_models_reused": len(reused) - len(retrained),
         }
     )
 

@@ -33,7 +33,7 @@ def _image(path) -> dg.MetadataValue:
 
 @dg.asset(
     group_name="reports",
-    deps=["macro_features", "allocator", "backtest", "vol_forecasts"],
+    deps=["macro_features", "allocator_network", "allocator_fold_models", "vol_forecasts"],
     kinds={"duckdb", "html"},
 )
 def regime_report(

@@ -6,7 +6,6 @@ target, fixed equal budgets, and an Uysal-style end-to-end risk budgeting withou
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -45,10 +44,9 @@ class LearnedAllocatorStrategy:
     train_cfg: TrainConfig = field(default_factory=TrainConfig)
     switches: dict[str, bool] | None = None
     precomputed: AllocatorData | None = None
-    on_fit: Callable[[TrainedNetwork, AllocatorData], None] | None = None
     trained: TrainedNetwork | None = None
     risk_measures: tuple[str, ...] = ("variance", "cvar")
-    cache: dict | None = None  # shared by the factories of one grid: (name, seed, end) -> model
+    cache: dict | None = None  # shared by one grid: (name, train config, train end) -> model
 
     def _data(self, md: MarketData) -> AllocatorData:
         last = md.dates[-1]
@@ -69,8 +67,6 @@ class LearnedAllocatorStrategy:
         self.trained = train_allocator(data, cfg, self.train_cfg)
         if self.cache is not None:
             self.cache[key] = self.trained
-        if self.on_fit is not None:
-            self.on_fit(self.trained, data)
 
     def weights(self, md: MarketData, dates: pd.DatetimeIndex) -> pd.DataFrame:
         """Target weights at ``dates`` (rows) for every ticker of ``md``; cash ETF gets 0."""

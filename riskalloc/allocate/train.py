@@ -90,13 +90,24 @@ class Normaliser:
         return a.astype(np.float32), m.astype(np.float32)
 
     def to_dict(self) -> dict:
-        """JSON-ready lists."""
-        return {k: np.asarray(v, float).tolist() for k, v in asdict(self).items()}
+        """JSON-ready lists, with each array's dtype so a loaded model normalises bit for bit
+        as the trained one (float32 statistics stay float32)."""
+        arrays = asdict(self)
+        out: dict = {k: np.asarray(v, float).tolist() for k, v in arrays.items()}
+        out["dtypes"] = {k: np.asarray(v).dtype.name for k, v in arrays.items()}
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> Normaliser:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**{k: np.asarray(v, float) for k, v in d.items()})
+        """Inverse of :meth:`to_dict` (files without ``dtypes`` load as float64)."""
+        dtypes = d.get("dtypes", {})
+        return cls(
+            **{
+                k: np.asarray(v, float).astype(dtypes.get(k, "float64"))
+                for k, v in d.items()
+                if k != "dtypes"
+            }
+        )
 
 
 @dataclass

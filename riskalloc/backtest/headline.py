@@ -13,7 +13,7 @@ script, so all three measure exactly the same thing with the same defaults
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -40,7 +40,8 @@ from riskalloc.market import MarketData
 BASELINES: tuple[str, ...] = tuple(BASELINE_REGISTRY)  # every baseline, registry order
 V1_VARIANTS = {"riskalloc_v1": "riskalloc", "uysal_e2e": "uysal_e2e"}  # label -> v1 ablation
 SIGNIFICANCE_AGAINST = ("erc", "equal_weight")
-OnFit = Callable[[str, int, TrainedNetwork, AllocatorData], None]
+# trained v1 networks by (label, train config, train end): the walk-forward's model cache
+FoldModels = MutableMapping[tuple[str, TrainConfig, str], TrainedNetwork]
 
 
 def design_ablations(design: AllocatorDesign) -> dict[str, AllocatorDesign]:
@@ -99,23 +100,22 @@ def riskalloc_factories(
     vol_forecast: pd.DataFrame | None,
     names: Iterable[str] = ("riskalloc",),
     train_cfg: TrainConfig | None = None,
-    on_fit: OnFit | None = None,
+    fold_models: FoldModels | None = None,
     data: AllocatorData | None = None,
 ) -> dict[str, StrategyFactory]:
     """Factories (risk_measure, seed) -> fresh v1 :class:`LearnedAllocatorStrategy` per variant
-    (``names`` are keys of :data:`V1_VARIANTS` or of the v1 ``ABLATIONS``)."""
+    (``names`` are keys of :data:`V1_VARIANTS` or of the v1 ``ABLATIONS``).
+
+    ``fold_models`` is the cache the strategies share (a fold's model is trained once for all
+    rebalance frequencies and costs); pass the one :func:`fold_model_cache` built from trained
+    fold models to reuse them instead of retraining. It is filled in place.
+    """
     pre = data if data is not None else build_allocator_data(md, vol_forecast)
     base = train_cfg or TrainConfig()
-    cache: dict = {}  # rebalance frequencies and costs reuse each fold's model
+    cache: FoldModels = {} if fold_models is None else fold_models
 
     def make(name: str) -> StrategyFactory:
         def factory(rm: str, seed: int) -> LearnedAllocatorStrategy:
-            hook = None
-            if on_fit is not None:
-
-                def hook(tr: TrainedNetwork, d: AllocatorData) -> None:
-                    on_fit(name, seed, tr, d)
-
             objective = "starr" if rm == "cvar" else base.objective
             return LearnedAllocatorStrategy(
                 name=name,
@@ -123,7 +123,6 @@ def riskalloc_factories(
                 vol_forecast=vol_forecast,
                 train_cfg=replace(base, seed=seed, objective=objective),
                 precomputed=pre,
-                on_fit=hook,
                 cache=cache,
             )
 
@@ -144,7 +143,7 @@ def run_headline(
     ablations: bool = True,
     baselines: Iterable[str] = BASELINES,
     train_cfg: TrainConfig | None = None,
-    on_fit: OnFit | None = None,
+    fold_models: FoldModels | None = None,
     design: AllocatorDesign | None = None,
     v1: bool | None = None,
     retrain: str = DEFAULT_RETRAIN,
@@ -154,13 +153,16 @@ def run_headline(
     equal weight, and summarise the stress periods.
 
     ``design`` defaults to the committed production design; ``v1`` (default: with the
-    ablations) adds the first allocator, which needs ``vol_forecast``.
+    ablations) adds the first allocator, which needs ``vol_forecast``; its fold models are
+    taken from ``fold_models`` where they are there (see :func:`train_fold_models`).
     """
     design = design or load_design()
     designs = design_ablations(design) if ablations else {"riskalloc": design}
     factories: dict[str, StrategyFactory] = designed_factories(md, designs, train_cfg)
     if (ablations if v1 is None else v1) and vol_forecast is not None:
-        factories |= riskalloc_factories(md, vol_forecast, list(V1_VARIANTS), train_cfg, on_fit)
+        factories |= riskalloc_factories(
+            md, vol_forecast, list(V1_VARIANTS), train_cfg, fold_models
+        )
     factories |= baseline_factories(list(baselines))
     grid = run_grid(
         factories,

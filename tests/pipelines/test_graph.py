@@ -35,8 +35,9 @@ series:
 
 FAST = {
     "vol_forecaster": {"start": "2019-01-01", "max_epochs": 2},
-    "allocator": {"epochs": 2},
-    "backtest": {"start": "2022-01-01", "end": "2022-12-31", "ablations": False, "epochs": 2},
+    "allocator_network": {"epochs": 2},
+    "allocator_fold_models": {"start": "2022-01-01", "end": "2022-12-31", "epochs": 2},
+    "backtest": {"start": "2022-01-01", "end": "2022-12-31", "epochs": 2},
     "backtest_report": {"start": "2022-01-01", "end": "2022-12-31"},
     "shap_report": {"start": "2022-10-01", "nsamples": 60},
 }
@@ -103,6 +104,12 @@ def test_whole_graph_materialises_and_publishes_valid_weights(tmp_path):
 
     assert tw["model_version"].eq(design_version(load_design())).all()
     assert not reg.empty  # the forecaster's (and v1's) artefacts are still registered
+    # the fold model asset trained riskalloc_v1's one 2022 fold; the backtest reused it
+    folds = result.output_for_node("allocator_fold_models")
+    assert len(folds) == 1 and folds[0] in set(reg["version"])
+    assert "riskalloc_v1" in set(metrics["strategy"])
+    bt = result.asset_materializations_for_node("backtest")[0].metadata
+    assert bt["fold_models_reused"].value == 1
     day = shap_rows.loc[shap_rows["date"] == pd.Timestamp("2022-12-30")]
     assert {"weight", "exposure"} <= set(day["target"])  # the published day is explained
     assert {"riskalloc", "erc", "hrp", "dl_lstm"} <= set(metrics["strategy"])
