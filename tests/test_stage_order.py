@@ -2,12 +2,13 @@
 
 Stage order: sources → warehouse → market → features → forecast → allocate → backtest →
 reports. A stage module may import its own stage, earlier stages and the ground modules;
-ground modules (errors, typing, seeding, atomic, calendar (the NYSE trading days), universe
-(the universe file schema), quality (pure checks the sources validate with)) import only
-ground modules; the facade
-modules (``riskalloc/__init__``, ``api``, ``estimator``, ``datasets``, ``cli``) may import
-anything and nothing imports them. No two files import each other, directly or around a
-loop. Imports under ``TYPE_CHECKING`` and inside functions count too: they are the coupling.
+ground modules (errors, typing, seeding, training (the one early-stopping loop), atomic,
+calendar (the NYSE trading days), universe (the universe file schema), quality (pure checks
+the sources validate with)) import only ground modules; the facade modules
+(``riskalloc/__init__``, ``api``, ``estimator``, ``datasets``, ``synthetic``, ``cli``) may
+import anything and nothing but another facade module imports them. No two files import
+each other, directly or around a loop. Imports under ``TYPE_CHECKING`` and inside functions
+count too: they are the coupling.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ ORDER = (
     "backtest",
     "reports",
 )
-GROUND = ("errors", "typing", "seeding", "atomic", "calendar", "universe", "quality")
-FACADE = ("api", "estimator", "datasets", "cli")
+GROUND = ("errors", "typing", "seeding", "training", "atomic", "calendar", "universe", "quality")
+FACADE = ("api", "estimator", "datasets", "synthetic", "cli")
 
 
 def module_name(path: Path) -> str:

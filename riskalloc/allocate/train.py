@@ -12,19 +12,18 @@ h days) drive early stopping on the validation Sharpe.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal, get_args
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from riskalloc.allocate.dataset import AllocatorData
 from riskalloc.allocate.model import Allocation, AllocatorNetwork, NetworkConfig
 from riskalloc.errors import ConfigError, DataError, ModelError
 from riskalloc.seeding import seed_everything, torch_device
+from riskalloc.training import EarlyStopping, fit_with_early_stopping
 
 Objective = Literal["sharpe", "starr", "mean_var"]
 
@@ -243,10 +242,8 @@ def train_allocator(
     g_t = torch.from_numpy(np.nan_to_num(g_np)).to(device)
     grf_t = torch.from_numpy(np.nan_to_num(grf_np)).to(device)
     val_idx = np.arange(val_lo, last_ok + 1, h)
-    best, best_state, bad, history = -np.inf, None, 0, []
-    epochs = tqdm(range(tc.epochs), desc="allocator", disable=not progress, leave=False)
-    for epoch in epochs:
-        model.train()
+
+    def run_epoch(epoch: int) -> dict[str, float]:
         starts = rng.integers(0, max_start + 1, size=tc.blocks_per_epoch)
         losses = []
         for s in range(0, len(starts), tc.batch):
@@ -264,18 +261,18 @@ def train_allocator(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             losses.append(float(loss.detach()))
-        model.eval()
-        val = _sharpe_path(model, norm, data, val_idx, g_np, grf_np, tc, device)
-        history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_sharpe": val})
-        if val > best + 1e-4:
-            best, best_state, bad = val, copy.deepcopy(model.state_dict()), 0
-        else:
-            bad += 1
-            if bad >= tc.patience:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
+        return {"train_loss": float(np.mean(losses))}
+
+    fit = fit_with_early_stopping(
+        model,
+        tc.epochs,
+        run_epoch,
+        lambda _: _sharpe_path(model, norm, data, val_idx, g_np, grf_np, tc, device),
+        EarlyStopping("max", tc.patience, 1e-4),
+        score_name="val_sharpe",
+        progress="allocator" if progress else None,
+    )
+    best, history = fit.best_score, fit.history
     meta = {
         "train_start": str(data.dates[0].date()),
         "train_end": str(data.dates[-1].date()),

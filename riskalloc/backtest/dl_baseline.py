@@ -9,8 +9,6 @@ are those with prices over that whole span (cash ETF excluded: cash is the risk-
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pandas as pd
 import torch
@@ -18,6 +16,7 @@ from torch import nn
 
 from riskalloc.market import MarketData, risky_tickers
 from riskalloc.seeding import seed_everything
+from riskalloc.training import EarlyStopping, fit_with_early_stopping
 
 
 class _SharpeLSTM(nn.Module):
@@ -104,23 +103,23 @@ class DeepSharpeLSTM:
         self.model = _SharpeLSTM(len(self.assets), self.hidden)
         opt = torch.optim.Adam(self.model.parameters(), lr=self.lr)
         gen = torch.Generator().manual_seed(self.seed)
-        best, best_state = float("inf"), copy.deepcopy(self.model.state_dict())
-        self.losses = []
-        for _ in range(self.epochs):
-            self.model.train()
+        model = self.model
+
+        def run_epoch(_: int) -> dict[str, float]:
             for batch in torch.randperm(len(x_fit), generator=gen).split(self.batch_size):
-                loss = _neg_sharpe(self.model(x_fit[batch]), y_fit[batch])
+                loss = _neg_sharpe(model(x_fit[batch]), y_fit[batch])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-            self.model.eval()
+            return {}
+
+        def validate(_: int) -> float:
             with torch.no_grad():
-                val = float(_neg_sharpe(self.model(x_val), y_val))
-            self.losses.append(val)
-            if val < best:
-                best, best_state = val, copy.deepcopy(self.model.state_dict())
-        self.model.load_state_dict(best_state)
-        self.model.eval()
+                return float(_neg_sharpe(model(x_val), y_val))
+
+        # no patience: every epoch runs, the best on the validation fifth is kept
+        fit = fit_with_early_stopping(model, self.epochs, run_epoch, validate, EarlyStopping())
+        self.losses = [row["val_loss"] for row in fit.history]
 
     def weights(self, md: MarketData, dates: pd.DatetimeIndex) -> pd.DataFrame:
         """Model weights at each date from the ``window`` days up to it; 0 for unpriced assets."""

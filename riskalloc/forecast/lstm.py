@@ -6,8 +6,6 @@ the next h days as ``log EWMA vol + correction``, so an untrained head starts at
 
 from __future__ import annotations
 
-import copy
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -20,6 +18,7 @@ from torch import nn
 from riskalloc.errors import ConfigError, ModelError
 from riskalloc.forecast.panel import FeatureSet, Panel
 from riskalloc.seeding import seed_everything, torch_device
+from riskalloc.training import EarlyStopping, fit_with_early_stopping
 
 Loss = Literal["logmse", "qlike"]
 Base = Literal["ewma", "garch"]
@@ -239,10 +238,8 @@ def _train(panel: Panel, label_end: int, cfg: LSTMConfig) -> TrainedLSTM:
     )
     gen = torch.Generator().manual_seed(cfg.seed)
     y_va = panel.target[a_va, t_va]
-    best, best_state, bad, history = math.inf, copy.deepcopy(model.state_dict()), 0, []
-    best_epoch = 0
-    for epoch in range(cfg.max_epochs):
-        model.train()
+
+    def run_epoch(epoch: int) -> dict[str, float]:
         perm = torch.randperm(len(a_tr), generator=gen).numpy()
         total = 0.0
         for s in range(0, len(perm), cfg.batch_size):
@@ -265,19 +262,16 @@ def _train(panel: Panel, label_end: int, cfg: LSTMConfig) -> TrainedLSTM:
         lr_now = opt.param_groups[0]["lr"]
         if sched is not None:
             sched.step()
+        return {"train_loss": total / len(perm), "lr": lr_now}
+
+    def validate(_: int) -> float:
         pred_va = _predict_idx(model, x, panel, ids, a_va, t_va, cfg.seq_len)
-        val = float(loss_fn(cfg.val_metric, torch.as_tensor(pred_va), torch.as_tensor(y_va)))
-        history.append(
-            {"epoch": epoch, "train_loss": total / len(perm), "val_loss": val, "lr": lr_now}
-        )
-        if val < best - 1e-6:
-            best, best_state, bad, best_epoch = val, copy.deepcopy(model.state_dict()), 0, epoch
-        else:
-            bad += 1
-            if bad >= cfg.patience:
-                break
-    model.load_state_dict(best_state)
-    model.eval()
+        return float(loss_fn(cfg.val_metric, torch.as_tensor(pred_va), torch.as_tensor(y_va)))
+
+    fit = fit_with_early_stopping(
+        model, cfg.max_epochs, run_epoch, validate, EarlyStopping("min", cfg.patience, 1e-6)
+    )
+    best, best_epoch, history = fit.best_score, fit.best_epoch, fit.history
     log_bias = _lognormal_bias(model, x, panel, ids, a_tr, t_tr, cfg) if cfg.bias_correct else 0.0
     shrink, val_by_shrink = _pick_shrink(model, x, panel, ids, a_va, t_va, y_va, cfg)
     model.shrink.fill_(shrink)
