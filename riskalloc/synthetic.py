@@ -230,6 +230,7 @@ def make_synthetic_universe(
     factor_paths: str = "historical",
     late_share: float = 0.35,
     min_history_years: float = 6.0,
+    latest_inception: str | None = None,
     delist_share: float = 0.02,
     gap_share: float = 0.02,
 ) -> SyntheticUniverse:
@@ -238,9 +239,12 @@ def make_synthetic_universe(
     ``factor_paths``: ``historical`` keeps the bundled factor path on its dates, so crises line
     up with the bundled FRED series; ``bootstrap`` resamples it in 21-day blocks. A share
     ``late_share`` of assets starts late (each keeps at least ``min_history_years`` before
-    ``end``), ``delist_share`` stops at least one year before ``end`` (after at least
-    ``min_history_years``), and ``gap_share`` misses 1-3 sessions once (NYSE-sized gaps
-    that the ingest checks accept).
+    ``end``, and starts by ``latest_inception`` if given), ``delist_share`` stops at least
+    one year before ``end`` (after at least ``min_history_years``), and ``gap_share`` misses
+    1-3 sessions once (gaps the ingest checks accept). The learned allocator needs every
+    risky asset alive on its training days: for a full pipeline run pass
+    ``delist_share=0, gap_share=0`` and a ``latest_inception`` a year before the forecaster's
+    first fold.
     """
     if n_assets < 3:
         raise ConfigError(f"synthetic universe: n_assets={n_assets}; need at least 3")
@@ -297,8 +301,11 @@ def make_synthetic_universe(
     others = np.arange(2, len(tickers))
     first = np.zeros(len(tickers), int)
     late = others[rng.random(len(others)) < late_share]
-    if n_days > n_hist:
-        first[late] = rng.integers(1, n_days - n_hist, size=len(late))
+    last_start = n_days - n_hist
+    if latest_inception is not None:
+        last_start = min(last_start, int(dates.searchsorted(pd.Timestamp(latest_inception))))
+    if last_start > 1:
+        first[late] = rng.integers(1, last_start, size=len(late))
     for j, i0 in enumerate(first):
         prices.iloc[:i0, j] = np.nan
     n_delist = round(delist_share * len(others))

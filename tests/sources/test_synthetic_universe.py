@@ -73,6 +73,12 @@ def test_staggered_inception_delistings_gaps(syn):
         assert inside.isna().sum() == k and 1 <= k <= 3
 
 
+def test_latest_inception_bounds_late_starts():
+    syn = make_synthetic_universe(30, seed=1, latest_inception="2014-06-30", **KW)
+    first = syn.prices.apply(lambda c: c.first_valid_index())
+    assert first.max() <= pd.Timestamp("2014-06-30") and first.nunique() > 3
+
+
 def test_bad_arguments():
     with pytest.raises(ConfigError, match="at least 3"):
         make_synthetic_universe(2)
