@@ -27,6 +27,7 @@ INGEST = ("prices", "macro")
 QUICK_CONFIG = {
     "vol_forecaster": {"start": "2019-01-01"},
     "backtest": {"start": "2022-01-01", "ablations": False},
+    "allocator_fold_models": {"start": "2022-01-01"},  # the backtest's folds: same window
     "shap_report": {"start": "2022-10-01", "nsamples": 50},
 }
 
