@@ -7,7 +7,7 @@ up to and including ``t`` and only macro values already *available* at ``t``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import pandas as pd
 
@@ -167,6 +167,57 @@ class MarketData:
             cash=self.cash if self.cash in tickers else None,
             equity_proxy=self.equity_proxy if self.equity_proxy in tickers else None,
         )
+
+
+class _Cuttable(Protocol):
+    """Time-indexed data that can cut itself at a date (e.g. ``AllocatorData``)."""
+
+    dates: pd.DatetimeIndex
+
+    def until(self, t: pd.Timestamp) -> _Cuttable: ...
+
+
+T = TypeVar("T", pd.DataFrame, _Cuttable)
+
+
+class PointInTime(Generic[T]):
+    """Time-indexed data a strategy is given up front (out-of-sample forecasts, inputs built
+    once on the whole history), readable only as of the market view the walk-forward hands it.
+
+    The walk-forward shows a strategy ``md.until(d)`` at each decision date d; holding its other
+    inputs as ``PointInTime`` and reading them with :meth:`as_of` (the rows dated ≤ that view's
+    last date) makes the interface, not a test, the guarantee that nothing after d is read (as
+    cvxportfolio's data estimators do with user-provided frames).
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: T) -> None:
+        if isinstance(data, PointInTime):
+            data = data._data
+        if isinstance(data, pd.DataFrame) and not isinstance(data.index, pd.DatetimeIndex):
+            raise DataError("PointInTime needs a DataFrame with a DatetimeIndex")
+        self._data = data
+
+    @property
+    def last_date(self) -> pd.Timestamp:
+        """The newest date the data holds."""
+        d = self._data
+        return pd.Timestamp(d.index[-1] if isinstance(d, pd.DataFrame) else d.dates[-1])
+
+    def as_of(self, md: MarketData) -> T:
+        """The rows known at the close of ``md``'s last date."""
+        t = md.dates[-1]
+        d = self._data
+        return d.loc[d.index <= t] if isinstance(d, pd.DataFrame) else d.until(t)
+
+    def __repr__(self) -> str:
+        return f"PointInTime({type(self._data).__name__} up to {self.last_date.date()})"
+
+
+def point_in_time(data: T | PointInTime[T] | None) -> PointInTime[T] | None:
+    """``data`` wrapped as :class:`PointInTime` (None stays None)."""
+    return None if data is None else PointInTime(data)
 
 
 def risky_tickers(md: MarketData, exclude_cash: bool = True) -> list[str]:

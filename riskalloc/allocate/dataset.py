@@ -63,6 +63,10 @@ class AllocatorData:
             self.macro_features,
         )
 
+    def until(self, t: str | pd.Timestamp) -> AllocatorData:
+        """Rows dated ≤ ``t`` (what is known at its close)."""
+        return self.slice(0, self.index_of(t) + 1)
+
     def index_of(self, date: str | pd.Timestamp) -> int:
         """Position of the last decision date ≤ ``date``."""
         pos = int(self.dates.searchsorted(pd.Timestamp(date), side="right")) - 1

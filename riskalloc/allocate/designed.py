@@ -37,7 +37,7 @@ from riskalloc.allocate.overlays import (
 )
 from riskalloc.allocate.train import TrainConfig, TrainedNetwork, train_allocator
 from riskalloc.errors import DataError, ModelError
-from riskalloc.market import MarketData, risky_tickers
+from riskalloc.market import MarketData, PointInTime, point_in_time, risky_tickers
 
 log = logging.getLogger(__name__)
 SMOOTH_TOL = 0.01  # weight left beyond the oldest raw target of the partial rebalance
@@ -64,15 +64,17 @@ class DesignedStrategy:
     ``cache`` may be shared by strategies of one experiment: fold models are keyed by
     (learned part of the design, seed, training end), so rebalancing frequencies and costs
     reuse them. ``precomputed`` is :class:`AllocatorData` built once on the full history
-    (each of its rows depends only on data up to its date, tested in ``tests/allocate``).
+    (each of its rows depends only on data up to its date, tested in ``tests/allocate``);
+    like ``vol_forecast`` it is held as :class:`~riskalloc.market.PointInTime` and read only
+    as of the market view the walk-forward hands over.
     """
 
     design: AllocatorDesign = field(default_factory=AllocatorDesign)
     name: str = "riskalloc"
     seed: int = 0
     train_cfg: TrainConfig = field(default_factory=TrainConfig)
-    vol_forecast: pd.DataFrame | None = None
-    precomputed: AllocatorData | None = None
+    vol_forecast: pd.DataFrame | PointInTime | None = None
+    precomputed: AllocatorData | PointInTime | None = None
     cache: dict | None = None
     risk_measures: tuple[str, ...] = ("variance",)
     trained: list[TrainedNetwork] = field(default_factory=list)
@@ -87,11 +89,17 @@ class DesignedStrategy:
         return self.design.learned
 
     # --- learned budgets ----------------------------------------------------------------
+    def __post_init__(self) -> None:
+        """Hold the time-indexed inputs point in time: they are read only as of the view the
+        walk-forward hands over (rows dated ≤ its last date), never beyond it."""
+        self.vol_forecast = point_in_time(self.vol_forecast)
+        self.precomputed = point_in_time(self.precomputed)
+
     def _data(self, md: MarketData) -> AllocatorData:
-        last = md.dates[-1]
-        if self.precomputed is not None and last <= self.precomputed.dates[-1]:
-            return self.precomputed.slice(0, self.precomputed.index_of(last) + 1)
-        return build_allocator_data(md, self.vol_forecast)
+        if self.precomputed is not None and md.dates[-1] <= self.precomputed.last_date:
+            return self.precomputed.as_of(md)
+        vf = None if self.vol_forecast is None else self.vol_forecast.as_of(md)
+        return build_allocator_data(md, vf)
 
     def _seeds(self) -> list[int]:
         return [self.seed + 1000 * j for j in range(self.design.ensemble)]

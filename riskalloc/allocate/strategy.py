@@ -18,7 +18,7 @@ from riskalloc.allocate.model import NetworkConfig
 from riskalloc.allocate.risk_budgeting import risk_contributions
 from riskalloc.allocate.train import TrainConfig, TrainedNetwork, train_allocator
 from riskalloc.errors import DataError, ModelError
-from riskalloc.market import MarketData
+from riskalloc.market import MarketData, PointInTime, point_in_time
 
 ABLATIONS: dict[str, dict[str, bool]] = {
     "riskalloc": {},
@@ -34,26 +34,32 @@ class LearnedAllocatorStrategy:
     """Walk-forward wrapper around :func:`train_allocator`.
 
     ``vol_forecast`` (wide, annualised) should hold out-of-sample forecasts (each made by a
-    model trained before its date); rows after the data cut are never read. ``precomputed``
-    may hold :class:`AllocatorData` built once on the full history: every row of it depends
-    only on data up to its own date (tested), so slicing it at the cut equals rebuilding.
+    model trained before its date). ``precomputed`` may hold :class:`AllocatorData` built once
+    on the full history (every row depends only on data up to its own date, tested, so its cut
+    equals a rebuild). Both are held as :class:`~riskalloc.market.PointInTime` and read only as
+    of the market view the walk-forward hands over: no row after it is reachable.
     """
 
     name: str = "riskalloc"
-    vol_forecast: pd.DataFrame | None = None
+    vol_forecast: pd.DataFrame | PointInTime | None = None
     train_cfg: TrainConfig = field(default_factory=TrainConfig)
     switches: dict[str, bool] | None = None
-    precomputed: AllocatorData | None = None
+    precomputed: AllocatorData | PointInTime | None = None
     trained: TrainedNetwork | None = None
     risk_measures: tuple[str, ...] = ("variance", "cvar")
     cache: dict | None = None  # shared by one grid: (name, train config, train end) -> model
 
+    def __post_init__(self) -> None:
+        """Hold the time-indexed inputs point in time: they are read only as of the view the
+        walk-forward hands over (rows dated ≤ its last date), never beyond it."""
+        self.vol_forecast = point_in_time(self.vol_forecast)
+        self.precomputed = point_in_time(self.precomputed)
+
     def _data(self, md: MarketData) -> AllocatorData:
-        last = md.dates[-1]
-        if self.precomputed is not None and last <= self.precomputed.dates[-1]:
-            hi = self.precomputed.index_of(last)
-            return self.precomputed.slice(0, hi + 1)
-        return build_allocator_data(md, self.vol_forecast)
+        if self.precomputed is not None and md.dates[-1] <= self.precomputed.last_date:
+            return self.precomputed.as_of(md)
+        vf = None if self.vol_forecast is None else self.vol_forecast.as_of(md)
+        return build_allocator_data(md, vf)
 
     def fit(self, md: MarketData) -> None:
         """Train on everything in ``md`` (already cut at the training end)."""

@@ -46,9 +46,7 @@ def train_fold_models(
     return models
 
 
-def fold_model_cache(
-    models: Iterable[TrainedNetwork], label: str = FOLD_MODEL_LABEL
-) -> FoldModels:
+def fold_model_cache(models: Iterable[TrainedNetwork], label: str = FOLD_MODEL_LABEL) -> FoldModels:
     """The walk-forward model cache holding ``models`` under ``label`` (keyed by their own
     train config and train end, so a backtest with another config retrains instead)."""
     cache: FoldModels = {}

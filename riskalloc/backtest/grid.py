@@ -114,7 +114,6 @@ def run_grid_cell(
     costs: Iterable[float] = COSTS_BPS,
     rebalances: Iterable[str] = REBALANCES,
     retrain: str = "yearly",
-    per_fold: bool = False,
 ) -> GridResult:
     """Every (rebalance, cost) of one cell: weights by walk-forward once per rebalance
     frequency, re-simulated for each cost."""
@@ -123,7 +122,7 @@ def run_grid_cell(
     rm, seed, lab = cell.risk_measure, cell.seed, label(cell.name, cell.risk_measure)
     for reb in rebalances:
         strat = factory(rm if rm != "none" else "variance", seed)
-        w = run_walk_forward(strat, md, start, end, retrain, reb, per_fold=per_fold)
+        w = run_walk_forward(strat, md, start, end, retrain, reb)
         fallbacks[(lab, reb, seed)] = list(getattr(strat, "fallback_dates", []))
         log.info("grid: %s seed %d %s weights done", lab, seed, reb)
         for c in costs:
@@ -151,20 +150,13 @@ def run_grid(
     risk_measures: Iterable[str] = ("variance", "cvar"),
     seeds: Iterable[int] = (0,),
     retrain: str = "yearly",
-    per_fold: Iterable[str] = (),
 ) -> GridResult:
     """Run every combination; one metrics frame with strategy, period, cost_bps, rebalance,
-    seed, risk_measure and the metrics (the :func:`grid_cells`, one after another).
-
-    Strategies named in ``per_fold`` get one ``weights`` call per fold (see
-    :func:`~riskalloc.backtest.walkforward.run_walk_forward`); the others one call per date.
-    """
-    costs, rebalances, batch = list(costs), list(rebalances), set(per_fold)
+    seed, risk_measure and the metrics (the :func:`grid_cells`, one after another)."""
+    costs, rebalances = list(costs), list(rebalances)
     cells = grid_cells(factories, risk_measures, seeds)
     return concat_results(
-        run_grid_cell(
-            factories[c.name], md, start, end, c, costs, rebalances, retrain, c.name in batch
-        )
+        run_grid_cell(factories[c.name], md, start, end, c, costs, rebalances, retrain)
         for c in cells
     )
 

@@ -1,10 +1,11 @@
 """Walk-forward evaluation: retrain on the past at each fold start, decide weights date by date.
 
 For each fold [fold_start, fold_end) the strategy is fit on ``md.until(day before fold_start)``
-and then asked for the weights of each rebalance date d in the fold. By default it is shown
-``md.until(d)`` (one call per date), so no strategy can see a day it trades whatever its code
-does; ``per_fold=True`` makes one call per fold on ``md.until(last date of the fold)`` instead
-(faster for strategies that restrict themselves; check them with :func:`assert_no_lookahead`).
+and then asked for the weights of each rebalance date d in the fold, shown ``md.until(d)``
+only (one call per date). That is the look-ahead guarantee, and it lives in the interface: a
+strategy sees the market through the view it is handed, and the time-indexed inputs it holds
+(forecasts, inputs built once on the whole history) are :class:`~riskalloc.market.PointInTime`
+and read only as of that view. :func:`assert_no_lookahead` checks a strategy from outside.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ def run_walk_forward(
     end: str | pd.Timestamp,
     retrain: str = "yearly",
     rebalance: str = "monthly",
-    per_fold: bool = False,
 ) -> pd.DataFrame:
     """Target weights (rows = rebalance dates in [start, end], cols = ``md.tickers``).
 
@@ -58,11 +58,6 @@ def run_walk_forward(
             raise DataError(f"no price history before the fold starting {f0.date()}")
         log.info("%s: fit until %s, %d dates", strategy.name, train_end[-1].date(), len(in_fold))
         strategy.fit(md.until(train_end[-1]))
-        if per_fold:
-            w = strategy.weights(md.until(in_fold[-1]), in_fold)
-            _checked(w, strategy, md, in_fold)
-            frames.append(w)
-            continue
         for d in in_fold:
             one = pd.DatetimeIndex([d], name="date")
             w = strategy.weights(md.until(d), one)
@@ -82,7 +77,7 @@ def assert_no_lookahead(
     """Raise ModelError if a batch call on ``md.until(last date)`` differs from per-date calls.
 
     A strategy that peeks at rows after a decision date gives different weights when those
-    rows exist; run it on a fitted strategy before using ``per_fold=True``.
+    rows exist; run it on a fitted strategy that holds data of its own outside the view.
     """
     dates = pd.DatetimeIndex(dates)
     batch = strategy.weights(md.until(dates[-1]), dates)

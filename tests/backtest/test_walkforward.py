@@ -67,15 +67,10 @@ def test_future_prices_do_not_change_past_weights(sample_md) -> None:
     keep = np.broadcast_to((md.prices.index <= cut)[:, None], md.prices.shape)
     scrambled = md.prices.where(keep, md.prices * noise)
     md2 = replace(md, prices=scrambled)
-    for per_fold in (False, True):
-        a = run_walk_forward(
-            make_baseline("erc"), md, "2017-01-01", "2017-12-31", per_fold=per_fold
-        )
-        b = run_walk_forward(
-            make_baseline("erc"), md2, "2017-01-01", "2017-12-31", per_fold=per_fold
-        )
-        pd.testing.assert_frame_equal(a.loc[:cut], b.loc[:cut])
-        assert not np.allclose(a.loc[cut:].iloc[1:], b.loc[cut:].iloc[1:])
+    a = run_walk_forward(make_baseline("erc"), md, "2017-01-01", "2017-12-31")
+    b = run_walk_forward(make_baseline("erc"), md2, "2017-01-01", "2017-12-31")
+    pd.testing.assert_frame_equal(a.loc[:cut], b.loc[:cut])
+    assert not np.allclose(a.loc[cut:].iloc[1:], b.loc[cut:].iloc[1:])
 
 
 def test_assert_no_lookahead_catches_a_peeker(sample_md) -> None:
