@@ -9,11 +9,11 @@ import pandas as pd
 from pipelines.config import AllocatorTrainConfig
 from pipelines.metadata import date_range, table_preview
 from pipelines.resources import SourceResource, WarehouseResource
+from riskalloc.allocate.artefacts import allocator_record, inputs_hash, save_allocator
 from riskalloc.allocate.dataset import load_allocator_inputs
 from riskalloc.allocate.design import load_design
 from riskalloc.allocate.design_weights import design_target_weights
 from riskalloc.allocate.publish import validate_target_weights
-from riskalloc.allocate.registry import allocator_record, data_hash, save_allocator
 from riskalloc.allocate.train import TrainConfig, train_allocator
 from riskalloc.calendar import trading_days
 from riskalloc.market import load_market_data
@@ -54,7 +54,7 @@ def allocator_network(
         data, train_cfg=TrainConfig(seed=config.seed, epochs=config.epochs), progress=True
     )
     path = save_allocator(trained, wh.models_dir)
-    record = allocator_record(trained, path, data_hash(data.asset_x, data.vol, data.macro_x))
+    record = allocator_record(trained, path, inputs_hash(data))
     with warehouse.get_connection() as con:
         register(wh, con, "allocator", [record])
     hist = pd.DataFrame(trained.meta["history"])

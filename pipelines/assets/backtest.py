@@ -7,13 +7,13 @@ import pandas as pd
 from pipelines.config import BacktestConfig
 from pipelines.metadata import table_preview
 from pipelines.resources import SourceResource, WarehouseResource
-from riskalloc.allocate.dataset import load_allocator_inputs
-from riskalloc.allocate.registry import (
+from riskalloc.allocate.artefacts import (
     allocator_record,
-    data_hash,
+    inputs_hash,
     load_allocator,
     save_allocator,
 )
+from riskalloc.allocate.dataset import load_allocator_inputs
 from riskalloc.allocate.train import TrainConfig
 from riskalloc.backtest.fold_models import fold_model_cache, train_fold_models
 from riskalloc.backtest.headline import run_headline
@@ -48,7 +48,7 @@ def allocator_fold_models(
         train_cfg=TrainConfig(epochs=config.epochs),
     )
     data = inputs.data()
-    digest = data_hash(data.asset_x, data.vol, data.macro_x)
+    digest = inputs_hash(data)
     paths = [save_allocator(m, wh.models_dir) for m in models]
     with warehouse.get_connection() as con:
         register(

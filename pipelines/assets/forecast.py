@@ -9,6 +9,7 @@ from pipelines.config import ForecasterConfig
 from pipelines.metadata import date_range, table_preview
 from pipelines.resources import SourceResource, WarehouseResource
 from riskalloc.errors import ModelError
+from riskalloc.forecast.artefacts import forecaster_record, load_model, market_hash, save_model
 from riskalloc.forecast.evaluate import evaluate_forecasts
 from riskalloc.forecast.lstm import LSTMConfig
 from riskalloc.forecast.production import (
@@ -17,7 +18,6 @@ from riskalloc.forecast.production import (
     production_forecasts,
     save_production,
 )
-from riskalloc.forecast.registry import data_hash, forecaster_record, load_model, save_model
 from riskalloc.forecast.walkforward import MODELS, forecast_range
 from riskalloc.market import load_market_data
 from riskalloc.warehouse.catalog import table_columns, table_exists
@@ -45,7 +45,7 @@ def vol_forecaster(
 
     def on_fold(fold, trained) -> None:
         cut = pd.Timestamp(trained.meta.get("train_end", md.dates[-1]))
-        extra = {"data_hash": data_hash(md, cut), "fold": fold.name}
+        extra = {"data_hash": market_hash(md, cut), "fold": fold.name}
         metrics = {"best_val_loss": min((h["val_loss"] for h in trained.history), default=None)}
         versions.append(save_model(trained, extra, metrics, wh.models_dir))
         now = time.perf_counter()

@@ -9,10 +9,10 @@ from pipelines.assets.allocate import WEEKDAYS
 from pipelines.config import ShapConfig, TradeListConfig
 from pipelines.metadata import table_preview
 from pipelines.resources import SourceResource, WarehouseResource
+from riskalloc.allocate.artefacts import KIND
 from riskalloc.allocate.dataset import load_allocator_inputs
 from riskalloc.allocate.design import load_design
 from riskalloc.allocate.design_weights import design_target_weights
-from riskalloc.allocate.registry import KIND
 from riskalloc.backtest.schedule import period_ends
 from riskalloc.market import load_market_data
 from riskalloc.reports.daily import daily_report_from_warehouse

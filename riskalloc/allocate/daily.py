@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from riskalloc.allocate.artefacts import KIND, load_allocator
 from riskalloc.allocate.dataset import AllocatorData
 from riskalloc.allocate.publish import TARGET_WEIGHT_COLUMNS
-from riskalloc.allocate.registry import KIND, load_allocator
 from riskalloc.allocate.strategy import allocation_frame
 from riskalloc.errors import ModelError
 

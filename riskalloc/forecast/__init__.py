@@ -1,6 +1,7 @@
 """Next-21-day volatility forecasts: the v1 LSTM, the v2 candidates and the production forecaster
 (chosen on 2009-2016 folds) vs EWMA, GARCH(1,1), HAR-RV."""
 
+from riskalloc.forecast.artefacts import forecaster_record, load_model, market_hash, save_model
 from riskalloc.forecast.evaluate import diebold_mariano, evaluate_forecasts, mz_r2, qlike
 from riskalloc.forecast.lstm import LSTMConfig, TrainedLSTM, predict_lstm, train_lstm
 from riskalloc.forecast.panel import Panel, build_panel
@@ -12,7 +13,6 @@ from riskalloc.forecast.production import (
     save_production,
     write_forecast_eval,
 )
-from riskalloc.forecast.registry import data_hash, forecaster_record, load_model, save_model
 from riskalloc.forecast.selection import (
     CANDIDATES,
     Candidate,
@@ -41,7 +41,6 @@ __all__ = [
     "TrainedLSTM",
     "build_panel",
     "candidate_forecasts",
-    "data_hash",
     "diebold_mariano",
     "evaluate_forecasts",
     "extend_production",
@@ -52,6 +51,7 @@ __all__ = [
     "forecaster_record",
     "future_realised_vol",
     "load_model",
+    "market_hash",
     "mz_r2",
     "predict_lstm",
     "production_forecasts",

@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 
 from riskalloc.errors import DataError, ModelError
+from riskalloc.forecast.artefacts import load_model, save_model
 from riskalloc.forecast.combine import apply_weights
 from riskalloc.forecast.evaluate import evaluate_forecasts
 from riskalloc.forecast.lstm import LSTMConfig, TrainedLSTM
-from riskalloc.forecast.registry import load_model, save_model
 from riskalloc.forecast.selection import BY_NAME, Candidate, candidate_forecasts
 from riskalloc.forecast.walkforward import (
     MODELS,

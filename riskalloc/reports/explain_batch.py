@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from riskalloc.allocate.artefacts import KIND, load_allocator
 from riskalloc.allocate.dataset import AllocatorData
-from riskalloc.allocate.registry import KIND, load_allocator
 from riskalloc.allocate.train import TrainedNetwork
 from riskalloc.errors import ModelError
 from riskalloc.reports.allocation_game import output_names, player_names

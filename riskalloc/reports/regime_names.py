@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from riskalloc.allocate.artefacts import KIND, load_allocator
 from riskalloc.allocate.daily import pick_model
 from riskalloc.allocate.dataset import AllocatorData
-from riskalloc.allocate.registry import KIND, load_allocator
 from riskalloc.allocate.train import TrainedNetwork
 from riskalloc.errors import DataError
 from riskalloc.market import MarketData

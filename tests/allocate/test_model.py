@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
+from riskalloc.allocate.artefacts import allocator_record, load_allocator, save_allocator
 from riskalloc.allocate.covariance import factor_cov
 from riskalloc.allocate.dataset import build_allocator_data
 from riskalloc.allocate.model import AllocatorNetwork, NetworkConfig
-from riskalloc.allocate.registry import allocator_record, load_allocator, save_allocator
 from riskalloc.allocate.risk_budgeting import risk_contributions
 from riskalloc.allocate.strategy import LearnedAllocatorStrategy
 from riskalloc.allocate.train import TrainConfig, train_allocator

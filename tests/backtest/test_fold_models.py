@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import riskalloc.allocate.strategy as strategy_module
-from riskalloc.allocate.registry import load_allocator, save_allocator
+from riskalloc.allocate.artefacts import load_allocator, save_allocator
 from riskalloc.allocate.train import TrainConfig
 from riskalloc.backtest.fold_models import (
     FOLD_MODEL_LABEL,

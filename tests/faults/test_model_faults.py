@@ -13,16 +13,16 @@ import pandas as pd
 import pytest
 import torch
 
+from riskalloc.allocate.artefacts import load_allocator, save_allocator
 from riskalloc.allocate.model import AllocatorNetwork, NetworkConfig
 from riskalloc.allocate.publish import TARGET_WEIGHT_COLUMNS, validate_target_weights
-from riskalloc.allocate.registry import load_allocator, save_allocator
 from riskalloc.allocate.risk_budgeting import risk_contributions, solve_risk_budgeting
 from riskalloc.allocate.train import Normaliser, TrainConfig, TrainedNetwork
 from riskalloc.errors import ModelError, NotConvergedError, PublishError, SolverError
 from riskalloc.forecast import lstm as lstm_mod
+from riskalloc.forecast.artefacts import forecaster_record, load_model, save_model
 from riskalloc.forecast.lstm import LSTMConfig, train_lstm
 from riskalloc.forecast.panel import build_panel
-from riskalloc.forecast.registry import forecaster_record, load_model, save_model
 from riskalloc.market import MarketData
 from riskalloc.warehouse import upsert
 from riskalloc.warehouse.registry import register

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from riskalloc.errors import ModelError
+from riskalloc.forecast.artefacts import forecaster_record, load_model, market_hash, save_model
 from riskalloc.forecast.lstm import TrainedLSTM, predict_lstm, train_lstm
 from riskalloc.forecast.panel import Panel, build_panel
-from riskalloc.forecast.registry import data_hash, forecaster_record, load_model, save_model
 from riskalloc.forecast.walkforward import fold_plan, forecast_latest, forecast_range
 from riskalloc.market import MarketData
 
@@ -64,7 +64,7 @@ def test_nan_loss_raises_model_error(panel: Panel) -> None:
 def test_save_load_round_trip(
     trained: TrainedLSTM, panel: Panel, small_md: MarketData, tmp_path: Path
 ) -> None:
-    cfg = {"data_hash": data_hash(small_md, trained.meta["train_end"])}
+    cfg = {"data_hash": market_hash(small_md, trained.meta["train_end"])}
     version = save_model(trained, cfg, {"val_loss": trained.meta["best_val_loss"]}, tmp_path)
     folder = tmp_path / "forecaster" / version
     assert {p.name for p in folder.iterdir()} == {"config.json", "metrics.json", "state_dict.pt"}
@@ -97,12 +97,12 @@ def test_corrupt_weights_raise_model_error_naming_file(
         load_model(folder)
 
 
-def test_data_hash_changes_with_data(small_md: MarketData) -> None:
+def test_market_hash_changes_with_data(small_md: MarketData) -> None:
     prices = small_md.prices.copy()
     prices.iloc[-1, 0] *= 1.01
     changed = replace(small_md, prices=prices)
-    assert data_hash(small_md) != data_hash(changed)
-    assert data_hash(small_md, "2008-12-31") == data_hash(changed, "2008-12-31")
+    assert market_hash(small_md) != market_hash(changed)
+    assert market_hash(small_md, "2008-12-31") == market_hash(changed, "2008-12-31")
 
 
 def test_forecast_latest_uses_only_data_up_to_as_of(

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
+from riskalloc.allocate.artefacts import save_allocator
 from riskalloc.allocate.dataset import AllocatorData, build_allocator_data
-from riskalloc.allocate.registry import save_allocator
 from riskalloc.allocate.strategy import allocation_frame
 from riskalloc.allocate.train import TrainConfig, TrainedNetwork, train_allocator
 from riskalloc.cli import main

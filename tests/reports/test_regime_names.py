@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
+from riskalloc.allocate.artefacts import allocator_record, save_allocator
 from riskalloc.allocate.dataset import AllocatorData, build_allocator_data
-from riskalloc.allocate.registry import allocator_record, save_allocator
 from riskalloc.allocate.strategy import allocation_frame
 from riskalloc.allocate.train import TrainConfig, TrainedNetwork, train_allocator
 from riskalloc.market import MarketData

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from riskalloc.allocate.dataset import AllocatorData
 from riskalloc.allocate.model import AllocatorNetwork, NetworkConfig
 from riskalloc.allocate.train import Normaliser, TrainConfig, TrainedNetwork
 from riskalloc.atomic import atomic_dir
@@ -19,10 +20,11 @@ from riskalloc.warehouse.registry import ModelRecord
 KIND = "allocator"
 
 
-def data_hash(*arrays: object) -> str:
-    """A short content hash of the training inputs (for the registry)."""
+def inputs_hash(data: AllocatorData) -> str:
+    """A short content hash of the allocator inputs a network was trained on (asset
+    features, vol forecasts, macro state), for the registry."""
     h = hashlib.sha256()
-    for a in arrays:
+    for a in (data.asset_x, data.vol, data.macro_x):
         h.update(memoryview(torch.as_tensor(a).contiguous().numpy()).tobytes())
     return h.hexdigest()[:16]
 

@@ -20,7 +20,7 @@ from riskalloc.warehouse.registry import ModelRecord
 KIND = "forecaster"
 
 
-def data_hash(md: MarketData, end: str | pd.Timestamp | None = None) -> str:
+def market_hash(md: MarketData, end: str | pd.Timestamp | None = None) -> str:
     """SHA-256 (16 hex) of the prices and macro a model could see up to ``end``."""
     view = md if end is None else md.until(end)
     h = hashlib.sha256()
