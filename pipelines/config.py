@@ -26,8 +26,9 @@ class ForecasterConfig(dg.Config):
     max_epochs: int = Field(8, description="LSTM epochs per fold (early stopping on validation).")
 
 
-class AllocatorTrainConfig(dg.Config):
-    """Training settings of the production allocator."""
+class AllocatorNetworkConfig(dg.Config):
+    """Launchpad view of ``TrainConfig`` for the ``allocator_network`` asset (the v1 network on
+    all history; its architecture, ``NetworkConfig``, follows from the data)."""
 
     seed: int = Field(0, description="Seed of the allocator.")
     epochs: int = Field(20, description="Maximum epochs (early stopping on validation).")

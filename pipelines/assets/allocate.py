@@ -6,7 +6,7 @@ import time
 import dagster as dg
 import pandas as pd
 
-from pipelines.config import AllocatorTrainConfig
+from pipelines.config import AllocatorNetworkConfig
 from pipelines.metadata import date_range, table_preview
 from pipelines.resources import SourceResource, WarehouseResource
 from riskalloc.allocate.artefacts import allocator_record, inputs_hash, save_allocator
@@ -39,7 +39,7 @@ WEEKDAYS = dg.TimeWindowPartitionsDefinition(
 @dg.asset(group_name="allocate", deps=["vol_forecasts"], kinds={"pytorch", "duckdb"})
 def allocator_network(
     context: dg.AssetExecutionContext,
-    config: AllocatorTrainConfig,
+    config: AllocatorNetworkConfig,
     source: SourceResource,
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
