@@ -9,8 +9,9 @@ import os
 
 import dagster as dg
 
-from pipelines.assets import allocate, backtest, features, forecast, ingest, reports
+from pipelines.assets import allocate, backtest, features, forecast, ingest, reports, research
 from pipelines.checks import DOWNSTREAM_CHECKS, INGEST_CHECKS, REPORT_CHECKS
+from pipelines.executors import executor_from_env
 from pipelines.resources import DEFAULT_DB, SourceResource, WarehouseResource
 from pipelines.schedules import build_schedules
 
@@ -32,6 +33,8 @@ ALL_ASSETS = [
     reports.trade_list,
     reports.daily_report,
 ]
+RESEARCH_ASSETS = [*research.grid_assets(), *research.selection_assets()]
+_RESEARCH = dg.AssetSelection.groups(research.GROUP)
 _WEIGHTS = dg.AssetSelection.assets("target_weights")
 _DAILY = dg.AssetSelection.assets("target_weights", "trade_list", "daily_report")
 
@@ -40,9 +43,9 @@ ingest_job = dg.define_asset_job(
 )
 main_job = dg.define_asset_job(
     "main_job",
-    selection=dg.AssetSelection.all() - _DAILY,
-    description="Everything but the partitioned target weights: ingest, features, forecaster, "
-    "walk-forward backtest, production allocator, reports.",
+    selection=dg.AssetSelection.all() - _DAILY - _RESEARCH,
+    description="Everything but the partitioned target weights and the research runs: ingest, "
+    "features, forecaster, walk-forward backtest, production allocator, reports.",
 )
 weights_job = dg.define_asset_job(
     "weights_job",
@@ -71,13 +74,46 @@ retrain_job = dg.define_asset_job(
     description="Refit the volatility forecaster and the first allocator's network.",
 )
 
+# research runs: one partition per unit of work; a backfill spreads them over processes
+# (pipelines/backfill.py) or a cluster (deploy/)
+grid_job = dg.define_asset_job(
+    "grid_job",
+    selection=dg.AssetSelection.assets("backtest_grid"),
+    description="One cell of the robustness grid per partition (backfill them all).",
+)
+grid_summary_job = dg.define_asset_job(
+    "grid_summary_job",
+    selection=dg.AssetSelection.assets("backtest_grid_summary"),
+    description="Merge the grid's cells into DuckDB: Sharpe tests, mean ± std over seeds.",
+)
+selection_job = dg.define_asset_job(
+    "selection_job",
+    selection=dg.AssetSelection.assets("model_selection"),
+    description="One (design, seed) of the allocator selection per partition.",
+)
+selection_summary_job = dg.define_asset_job(
+    "selection_summary_job",
+    selection=dg.AssetSelection.assets("model_selection_summary"),
+    description="Score every candidate on the development folds and choose the design.",
+)
+
 defs = dg.Definitions(
-    assets=ALL_ASSETS,
-    # in-process: steps are CPU-bound on a 2-core box and each subprocess would pay ~10 s of
-    # imports; see the README's scaling section for the multiprocess / k8s / celery executors
-    executor=dg.in_process_executor,
+    assets=[*ALL_ASSETS, *RESEARCH_ASSETS],
+    # in-process by default: steps are CPU-bound on a 2-core box and each subprocess would pay
+    # ~10 s of imports; RISKALLOC_EXECUTOR=multiprocess|k8s|celery (pipelines/executors.py)
+    executor=executor_from_env(),
     asset_checks=[*INGEST_CHECKS, *DOWNSTREAM_CHECKS, *REPORT_CHECKS],
-    jobs=[ingest_job, main_job, weights_job, nightly_job, retrain_job],
+    jobs=[
+        ingest_job,
+        main_job,
+        weights_job,
+        nightly_job,
+        retrain_job,
+        grid_job,
+        grid_summary_job,
+        selection_job,
+        selection_summary_job,
+    ],
     schedules=build_schedules(nightly_job, retrain_job),
     resources={
         "warehouse": WarehouseResource(database=DEFAULT_DB),

@@ -12,7 +12,9 @@
 - **Score**: mean fold Sharpe − ``penalty`` · (standard error across folds + std across
   seeds). Candidates turning over more than ``max_turnover_ratio`` × ERC's are ineligible.
 - **Units of work**: each (design, seed) is independent (:func:`evaluate_candidate`), so the
-  selection runs on a process pool, and the scale-out issue can make them partitions.
+  selection runs on a process pool (:func:`run_selection`) or as the partitions of the Dagster
+  ``model_selection`` asset (:func:`run_unit`, then :func:`merge_units`); both score with
+  :func:`choose`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -37,6 +40,10 @@ from riskalloc.backtest.metrics import compute_metrics
 from riskalloc.backtest.walkforward import run_walk_forward
 from riskalloc.errors import ConfigError
 from riskalloc.market import MarketData
+
+if TYPE_CHECKING:
+    from riskalloc.universe import Universe
+    from riskalloc.warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -241,19 +248,50 @@ def run_selection(
     by_key = {d.key: d for d in designs}
     if len(by_key) != len(designs):
         raise ConfigError("two candidates of the search space have the same key")
-    jobs = [(d, s, cfg) for d in designs for s in seeds_for(d, cfg.seeds)]
+    jobs = [(d, s, cfg) for d, s in selection_units(designs, cfg)]
     log.info("selection: %d candidates, %d units of work", len(designs), len(jobs))
     if n_jobs > 1:
         with ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(md,)) as pool:
             frames = list(pool.map(_work, jobs))
     else:
         frames = [evaluate_candidate(md, d, s, c) for d, s, c in jobs]
-    rows = pd.concat(frames, ignore_index=True)
+    return choose(md, pd.concat(frames, ignore_index=True), designs, cfg)
+
+
+def choose(
+    md: MarketData, rows: pd.DataFrame, designs: Sequence[AllocatorDesign], cfg: SelectionConfig
+) -> SelectionResult:
+    """Score the fold rows of every unit against the references and choose the best eligible
+    design (the one scoring step, whether the units ran here, on a pool or as partitions)."""
+    by_key = {d.key: d for d in designs}
+    md = md.until(cfg.dev_end)
     refs = pd.concat([evaluate_reference(md, n, cfg) for n in REFERENCES], ignore_index=True)
     summary = summarise(rows, refs, cfg)
     eligible = summary.loc[summary["eligible"]]
     best = (eligible if len(eligible) else summary).iloc[0]["candidate"]
     return SelectionResult(rows, summary, refs, by_key[best], cfg, by_key)
+
+
+def selection_units(
+    designs: Sequence[AllocatorDesign], cfg: SelectionConfig
+) -> list[tuple[AllocatorDesign, int]]:
+    """Every (design, seed) the selection evaluates, in order (its partitions)."""
+    return [(d, s) for d in designs for s in seeds_for(d, cfg.seeds)]
+
+
+def unit_key(design: AllocatorDesign, seed: int) -> str:
+    """``<design key>@<seed>``: a unit's name and partition key."""
+    return f"{design.key}@{seed}"
+
+
+def unit_by_key(
+    designs: Sequence[AllocatorDesign], cfg: SelectionConfig, key: str
+) -> tuple[AllocatorDesign, int]:
+    """The (design, seed) named ``key``; ConfigError if the selection has no such unit."""
+    units = {unit_key(d, s): (d, s) for d, s in selection_units(designs, cfg)}
+    if key not in units:
+        raise ConfigError(f"the selection has no unit {key!r}")
+    return units[key]
 
 
 def selection_table(result: SelectionResult) -> pd.DataFrame:
@@ -286,3 +324,53 @@ def seeds_for(design: AllocatorDesign, seeds: Iterable[int]) -> list[int]:
     """The seeds a design actually needs (one for a rule-based design)."""
     seeds = list(seeds)
     return seeds if design.learned else seeds[:1]
+
+
+EXPERIMENT = "model_selection"  # the folder of its unit files under <warehouse>/research
+
+
+def _market(wh: Warehouse, universe: Universe) -> MarketData:
+    """The warehouse's market, read with a read-only connection (units run in parallel)."""
+    from riskalloc.market import load_market_data
+
+    with wh.connect(read_only=True) as con:
+        return load_market_data(con, universe)
+
+
+def run_unit(
+    wh: Warehouse,
+    universe: Universe,
+    key: str,
+    designs: Sequence[AllocatorDesign] | None = None,
+    cfg: SelectionConfig | None = None,
+) -> pd.DataFrame:
+    """One partition of the selection: evaluate unit ``key`` on the warehouse's market and
+    write its fold rows to its own Parquet file (never to DuckDB)."""
+    from riskalloc.warehouse.units import write_unit
+
+    cfg = cfg or SelectionConfig()
+    design, seed = unit_by_key(list(designs or search_space()), cfg, key)
+    rows = evaluate_candidate(_market(wh, universe), design, seed, cfg)
+    write_unit(wh, EXPERIMENT, key, {"fold_rows": rows})
+    return rows
+
+
+def merge_units(
+    wh: Warehouse,
+    universe: Universe,
+    designs: Sequence[AllocatorDesign] | None = None,
+    cfg: SelectionConfig | None = None,
+) -> SelectionResult:
+    """Read every unit's fold rows, :func:`choose`, and upsert the ``model_selection`` table
+    (the selection's one DuckDB writer)."""
+    from riskalloc.warehouse.store import upsert
+    from riskalloc.warehouse.units import read_units
+
+    cfg = cfg or SelectionConfig()
+    designs = list(designs or search_space())
+    keys = [unit_key(d, s) for d, s in selection_units(designs, cfg)]
+    rows = read_units(wh, EXPERIMENT, "fold_rows", keys)
+    result = choose(_market(wh, universe), rows, designs, cfg)
+    with wh.connect() as con:
+        upsert(wh, con, "model_selection", selection_table(result))
+    return result
