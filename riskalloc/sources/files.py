@@ -153,7 +153,10 @@ def _window(
             raise DataError(f"{what}: {key} {unknown} not in the file; it has {have[:20]}")
         long = long[long[key].isin(list(keys))]
     last = to_timestamp(end)
-    firsts = long[key].map(lambda k: incremental_start(start, (since or {}).get(k), overlap))
+    # one start per key, not per row: a 500-ticker file has millions of rows
+    got = since or {}
+    starts = {k: incremental_start(start, got.get(k), overlap) for k in long[key].unique()}
+    firsts = long[key].map(starts)
     keep = pd.Series(True, index=long.index)
     has_first = firsts.notna()
     keep[has_first] = long.loc[has_first, "date"] >= firsts[has_first].astype("datetime64[ns]")
@@ -161,7 +164,8 @@ def _window(
         keep &= long["date"] <= last
     out = long[keep]
     if keys is not None:
-        absent = [k for k in dict.fromkeys(keys) if k not in set(out[key])]
+        present = set(out[key].unique())  # once: per key it made the window O(keys x rows)
+        absent = [k for k in dict.fromkeys(keys) if k not in present]
         if absent:
             held = long[long[key].isin(absent)].groupby(key)["date"].agg(["min", "max"])
             file_range = {
