@@ -149,9 +149,10 @@ class MarketData:
     def until(self, t: str | pd.Timestamp) -> MarketData:
         """Everything known at the close of ``t``: prices dated ≤ t, macro available ≤ t."""
         ts = pd.Timestamp(t)
+        n = int(self.prices.index.searchsorted(ts, side="right"))  # the index is increasing
         return replace(
             self,
-            prices=self.prices.loc[self.prices.index <= ts],
+            prices=self.prices.iloc[:n],
             macro=self.macro.loc[self.macro["available_at"] <= ts].reset_index(drop=True),
         )
 

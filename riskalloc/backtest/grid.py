@@ -22,7 +22,7 @@ import pandas as pd
 from riskalloc.backtest.baselines import make_baseline
 from riskalloc.backtest.engine import BacktestResult, simulate
 from riskalloc.backtest.outputs import metrics_frame, returns_frame, weights_frame
-from riskalloc.backtest.schedule import REBALANCES
+from riskalloc.backtest.schedule import REBALANCES, rebalance_dates
 from riskalloc.backtest.strategy import Strategy
 from riskalloc.backtest.walkforward import run_walk_forward
 from riskalloc.market import MarketData
@@ -115,15 +115,27 @@ def run_grid_cell(
     rebalances: Iterable[str] = REBALANCES,
     retrain: str = "yearly",
 ) -> GridResult:
-    """Every (rebalance, cost) of one cell: weights by walk-forward once per rebalance
-    frequency, re-simulated for each cost."""
-    costs = list(costs)
+    """Every (rebalance, cost) of one cell: weights by walk-forward (once for all frequencies
+    when daily is among them, else once per frequency), re-simulated for each cost."""
+    costs, rebalances = list(costs), list(rebalances)
     mets, rets, wts, results, fallbacks = [], [], [], {}, {}
     rm, seed, lab = cell.risk_measure, cell.seed, label(cell.name, cell.risk_measure)
-    for reb in rebalances:
+    shared = None
+    if "daily" in rebalances and len(rebalances) > 1:
+        # every schedule's dates are trading days, so the daily targets hold them all: one
+        # walk-forward (one fit per fold) serves every frequency, row for row the same
         strat = factory(rm if rm != "none" else "variance", seed)
-        w = run_walk_forward(strat, md, start, end, retrain, reb)
-        fallbacks[(lab, reb, seed)] = list(getattr(strat, "fallback_dates", []))
+        shared = run_walk_forward(strat, md, start, end, retrain, "daily")
+        shared_fallbacks = list(getattr(strat, "fallback_dates", []))
+    for reb in rebalances:
+        if shared is not None:
+            dates = rebalance_dates(md.dates, start, end, reb)
+            w = shared.loc[dates]
+            fallbacks[(lab, reb, seed)] = [d for d in shared_fallbacks if d in set(dates)]
+        else:
+            strat = factory(rm if rm != "none" else "variance", seed)
+            w = run_walk_forward(strat, md, start, end, retrain, reb)
+            fallbacks[(lab, reb, seed)] = list(getattr(strat, "fallback_dates", []))
         log.info("grid: %s seed %d %s weights done", lab, seed, reb)
         for c in costs:
             res = simulate(w, md, c, start, end)

@@ -70,13 +70,18 @@ class LookbackStrategy:
         """One allocation per date from the trailing window of eligible assets."""
         idx = pd.DatetimeIndex(list(dates), name="date")
         risky = risky_tickers(md, self.exclude_cash)
-        rets = md.returns().loc[:, risky]
-        out = pd.DataFrame(0.0, index=idx, columns=md.tickers)
-        for d in idx:
-            win = eligible_window(rets, d, self.lookback)
+        prices = md.prices.loc[:, risky]
+        col = {t: j for j, t in enumerate(md.tickers)}
+        out = np.zeros((len(idx), len(col)))
+        for i, d in enumerate(idx):
+            # a return reads only the previous row's price, so the returns of the last
+            # `lookback` rows from the last `lookback + 1` prices equal those of all history
+            hi = int(prices.index.searchsorted(d, side="right"))
+            tail = prices.iloc[max(0, hi - self.lookback - 1) : hi]
+            win = eligible_window(tail.pct_change(fill_method=None), d, self.lookback)
             if win.shape[1] == 0:
                 continue
             w = np.clip(np.asarray(self.allocate(win), dtype=float), 0.0, None)
             if w.sum() > 0:
-                out.loc[d, win.columns] = w / w.sum()
-        return out
+                out[i, [col[t] for t in win.columns]] = w / w.sum()
+        return pd.DataFrame(out, index=idx, columns=md.tickers)
