@@ -27,8 +27,11 @@ run: install  ## materialise the whole asset graph on the bundled data
 	$(VENV)/bin/dagster asset materialize -m pipelines.definitions \
 		--select target_weights --partition-range $(WEIGHTS_RANGE)
 
-backtest-grid: install  ## the robustness grid (after make run): costs x rebalancing x risk x seeds
-	$(PY) scripts/backtest_grid.py
+GRID_JOBS ?= 2
+
+backtest-grid: install  ## the robustness grid (after make run): a backfill of backtest_grid's cells, then its summary
+	mkdir -p $(DAGSTER_HOME)
+	$(PY) scripts/backtest_grid.py --max-concurrent $(GRID_JOBS)
 
 select-allocator: install  ## allocator model selection on the 2009-2016 folds (~30 min, 2 cores)
 	$(PY) scripts/select_allocator.py

@@ -14,6 +14,7 @@ from pipelines.checks import DOWNSTREAM_CHECKS, INGEST_CHECKS, REPORT_CHECKS
 from pipelines.executors import executor_from_env
 from pipelines.resources import DEFAULT_DB, SourceResource, WarehouseResource
 from pipelines.schedules import build_schedules
+from riskalloc.backtest.robustness_grid import GridSpec
 
 ALL_ASSETS = [
     ingest.prices,
@@ -33,27 +34,37 @@ ALL_ASSETS = [
     reports.trade_list,
     reports.daily_report,
 ]
-RESEARCH_ASSETS = [*research.grid_assets(), *research.selection_assets()]
+GRID_SPEC = GridSpec()  # 5 seeds x 4 costs x 3 rebalancing frequencies x 2 risk measures
+RESEARCH_ASSETS = [*research.grid_assets(GRID_SPEC), *research.selection_assets()]
 _RESEARCH = dg.AssetSelection.groups(research.GROUP)
+# DuckDB takes one writing process: jobs that write it carry this tag, and the run coordinator
+# (deploy/dagster.yaml, deploy/helm-values.yaml) runs one of them at a time
+WRITES_DUCKDB = {"riskalloc/duckdb-writer": "true"}
 _WEIGHTS = dg.AssetSelection.assets("target_weights")
 _DAILY = dg.AssetSelection.assets("target_weights", "trade_list", "daily_report")
 
 ingest_job = dg.define_asset_job(
-    "ingest_job", selection=dg.AssetSelection.groups("ingest"), description="Prices and macro."
+    "ingest_job",
+    tags=WRITES_DUCKDB,
+    selection=dg.AssetSelection.groups("ingest"),
+    description="Prices and macro.",
 )
 main_job = dg.define_asset_job(
     "main_job",
+    tags=WRITES_DUCKDB,
     selection=dg.AssetSelection.all() - _DAILY - _RESEARCH,
     description="Everything but the partitioned target weights and the research runs: ingest, "
     "features, forecaster, walk-forward backtest, production allocator, reports.",
 )
 weights_job = dg.define_asset_job(
     "weights_job",
+    tags=WRITES_DUCKDB,
     selection=_WEIGHTS,
     description="Publish target weights for a day (or, as one run, a range of days).",
 )
 nightly_job = dg.define_asset_job(
     "nightly_job",
+    tags=WRITES_DUCKDB,
     selection=dg.AssetSelection.assets(
         "prices",
         "macro",
@@ -70,6 +81,7 @@ nightly_job = dg.define_asset_job(
 )
 retrain_job = dg.define_asset_job(
     "retrain_job",
+    tags=WRITES_DUCKDB,
     selection=dg.AssetSelection.assets("vol_forecaster", "vol_forecasts", "allocator_network"),
     description="Refit the volatility forecaster and the first allocator's network.",
 )
@@ -83,6 +95,7 @@ grid_job = dg.define_asset_job(
 )
 grid_summary_job = dg.define_asset_job(
     "grid_summary_job",
+    tags=WRITES_DUCKDB,
     selection=dg.AssetSelection.assets("backtest_grid_summary"),
     description="Merge the grid's cells into DuckDB: Sharpe tests, mean ± std over seeds.",
 )
@@ -93,6 +106,7 @@ selection_job = dg.define_asset_job(
 )
 selection_summary_job = dg.define_asset_job(
     "selection_summary_job",
+    tags=WRITES_DUCKDB,
     selection=dg.AssetSelection.assets("model_selection_summary"),
     description="Score every candidate on the development folds and choose the design.",
 )

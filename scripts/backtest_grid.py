@@ -1,10 +1,16 @@
-"""The robustness grid: costs × rebalancing × risk measure × seeds, 2017-2022 out of sample.
+"""The robustness grid as a Dagster backfill: costs × rebalancing × risk measure × seeds, 2017-2022.
 
-Run after ``make run`` (it reads prices, macro and the walk-forward LSTM forecasts from the
-warehouse):  ``.venv/bin/python scripts/backtest_grid.py [--seeds 5] [--quick]``.
-Writes the rows to the warehouse tables ``backtest_metrics``/``backtest_returns``/
-``backtest_weights``, the full table to ``benchmarks/results/backtest_grid.csv`` and the
-seed mean ± std summary to ``benchmarks/results/backtest_grid.md``.
+Run after ``make run`` (the cells read prices, macro and forecasts from the warehouse):
+``.venv/bin/python scripts/backtest_grid.py [--max-concurrent 2] [--partitions erc@0,...]``,
+or ``make backtest-grid``. A thin wrapper over the Dagster objects:
+
+1. every partition of ``backtest_grid`` (one grid cell, ``<strategy>@<seed>``) as its own run
+   of ``grid_job``, ``--max-concurrent`` runs at a time (:mod:`pipelines.backfill`);
+2. ``backtest_grid_summary``: the cells merged into the warehouse tables ``backtest_metrics``,
+   ``backtest_returns`` and ``backtest_weights`` with the Sharpe tests, and the mean ± std over
+   seeds;
+3. the full table to ``benchmarks/results/backtest_grid.csv``, the summary to
+   ``backtest_grid.md`` and the wall time to ``backtest_grid.json``.
 """
 
 from __future__ import annotations
@@ -17,76 +23,70 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
-import torch
+import dagster as dg
 
-from riskalloc.allocate.dataset import load_allocator_inputs
-from riskalloc.backtest.headline import run_headline
-from riskalloc.universe import load_universe
-from riskalloc.warehouse.store import Warehouse, upsert
+from pipelines.backfill import backfill, reconstructable_job
+from pipelines.definitions import GRID_SPEC
+from riskalloc.atomic import atomic_write_text
+from riskalloc.backtest.robustness_grid import spec_cells
+from riskalloc.warehouse.reads import read_table
+from riskalloc.warehouse.store import Warehouse
 
 OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
-SUMMARY_METRICS = ["sharpe", "ann_return", "ann_vol", "max_drawdown", "cvar_95", "turnover"]
-
-
-def summarise(metrics: pd.DataFrame, period: str = "2017-2022") -> pd.DataFrame:
-    """Mean and std across seeds of the headline metrics, per setting."""
-    m = metrics.loc[metrics["period"] == period]
-    keys = ["strategy", "risk_measure", "rebalance", "cost_bps"]
-    agg = m.groupby(keys)[SUMMARY_METRICS].agg(["mean", "std"])
-    agg.columns = [f"{a}_{b}" for a, b in agg.columns]
-    agg["seeds"] = m.groupby(keys)["seed"].nunique()
-    return agg.reset_index().sort_values(["cost_bps", "rebalance", "sharpe_mean"], ascending=False)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse flags, run the grid, write the outputs; 0 on success."""
+    """Backfill the grid's partitions, merge them, write the outputs; 0 on success."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", default=os.environ.get("RISKALLOC_DB", "warehouse/riskalloc.duckdb"))
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--costs", default="0,5,10,25")
-    ap.add_argument("--rebalances", default="daily,weekly,monthly")
-    ap.add_argument("--risk-measures", default="variance,cvar")
-    ap.add_argument("--ablations", action="store_true", help="also the riskalloc ablations")
-    ap.add_argument("--quick", action="store_true", help="2 seeds, weekly+monthly, 10 bps")
+    ap.add_argument("--max-concurrent", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--partitions", default="", help="comma-separated cells (default: all)")
+    ap.add_argument("--note", default="", help="recorded in backtest_grid.json (e.g. load)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
-    seeds = range(2 if args.quick else args.seeds)
-    costs = [10.0] if args.quick else [float(c) for c in args.costs.split(",")]
-    rebs = ["weekly", "monthly"] if args.quick else args.rebalances.split(",")
-    wh = Warehouse.from_db_path(args.db)
-    with wh.connect() as con:
-        inputs = load_allocator_inputs(con, load_universe())
-    md = inputs.md
+    os.environ["RISKALLOC_DB"] = str(Path(args.db).resolve())  # the runs' warehouse resource
+    keys = [k for k in args.partitions.split(",") if k] or None
     t0 = time.perf_counter()
-    head = run_headline(
-        md,
-        inputs.forecast(),
-        costs=costs,
-        rebalances=rebs,
-        seeds=seeds,
-        risk_measures=args.risk_measures.split(","),
-        ablations=args.ablations,
-    )
-    g = head.grid
-    with wh.connect() as con:
-        upsert(wh, con, "backtest_metrics", g.metrics)
-        upsert(wh, con, "backtest_returns", g.returns)
-        upsert(wh, con, "backtest_weights", g.weights)
-    OUT.mkdir(parents=True, exist_ok=True)
-    g.metrics.to_csv(OUT / "backtest_grid.csv", index=False)
-    summary = summarise(g.metrics)
-    text = summary.to_markdown(index=False, floatfmt=".3f")
+    instance = dg.DagsterInstance.get()
+    runs = backfill("grid_job", keys, args.max_concurrent, instance)
+    failed = [r.partition for r in runs if not r.success]
+    if failed:
+        print(f"grid cells failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    if not dg.execute_job(reconstructable_job("grid_summary_job"), instance).success:
+        print("backtest_grid_summary failed", file=sys.stderr)
+        return 1
     wall = time.perf_counter() - t0
-    (OUT / "backtest_grid.md").write_text(f"# Robustness grid 2017-2022 ({wall:.0f} s)\n\n{text}\n")
-    (OUT / "backtest_grid.json").write_text(
-        json.dumps(
-            {"wall_s": round(wall, 1), "seeds": len(seeds), "costs": costs, "rebalances": rebs}
-        )
-        + "\n"
-    )
-    print(text)
+    wh = Warehouse.from_db_path(args.db)
+    with wh.connect(read_only=True) as con:
+        metrics = read_table(con, "backtest_metrics")
+    labels = {c.key.split("@")[0] for c in spec_cells(GRID_SPEC)}
+    metrics = metrics.loc[
+        metrics["strategy"].isin(labels)
+        & metrics["seed"].isin(GRID_SPEC.seeds)
+        & metrics["cost_bps"].isin(GRID_SPEC.costs)
+        & metrics["rebalance"].isin(GRID_SPEC.rebalances)
+    ]
+    summary = (wh.root / "reports" / "backtest_grid" / "summary.md").read_text()
+    OUT.mkdir(parents=True, exist_ok=True)
+    metrics.to_csv(OUT / "backtest_grid.csv", index=False)
+    title = f"# Robustness grid {GRID_SPEC.period} ({wall:.0f} s)"
+    atomic_write_text(OUT / "backtest_grid.md", f"{title}\n\n{summary}")
+    record = {
+        "wall_s": round(wall, 1),
+        "cells": len(runs),
+        "max_concurrent": args.max_concurrent,
+        "cpus": os.cpu_count(),
+        "seeds": len(GRID_SPEC.seeds),
+        "costs": list(GRID_SPEC.costs),
+        "rebalances": list(GRID_SPEC.rebalances),
+        "risk_measures": list(GRID_SPEC.risk_measures),
+    }
+    if args.note:
+        record["note"] = args.note
+    atomic_write_text(OUT / "backtest_grid.json", json.dumps(record) + "\n")
+    print(summary)
+    print(f"{len(runs)} cells in {wall:.0f} s")
     return 0
 
 
