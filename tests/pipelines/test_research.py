@@ -45,11 +45,11 @@ def _resources(db: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory) -> Path:
-    """A warehouse with the bundled prices and macro from 2018 (the grid's look-back)."""
+    """A warehouse with the bundled prices and macro from 2014 (the look-backs of both runs)."""
     from pipelines.assets import ingest
 
     db = tmp_path_factory.mktemp("ingested") / "riskalloc.duckdb"
-    start = {"config": {"start": "2018-01-01"}}
+    start = {"config": {"start": "2014-01-01"}}
     res = dg.materialize(
         [ingest.prices, ingest.macro],
         resources=_resources(db),
@@ -125,3 +125,42 @@ def test_multiprocess_backfill_equals_in_process_run(ingested, tmp_path, monkeyp
     # the Sharpe tests compare cells: dl_lstm seed 1 is tested against ERC's seed-0 run
     dl1 = m[(m["strategy"] == "dl_lstm") & (m["seed"] == 1) & (m["period"] == spec.period)]
     assert dl1["p_sharpe_vs_erc"].notna().all()
+
+
+@pytest.mark.slow
+def test_selection_partitions_choose_as_run_selection(ingested, tmp_path):
+    """The partitioned selection scores with the same code as ``run_selection``: same table."""
+    from pipelines.assets import research
+    from riskalloc.allocate.design import AllocatorDesign
+    from riskalloc.backtest.selection import SelectionConfig, run_selection, selection_table
+    from riskalloc.market import load_market_data
+    from riskalloc.universe import load_universe
+
+    designs = [
+        AllocatorDesign(),
+        AllocatorDesign(trend_floor=0.0),
+        AllocatorDesign(budgets="class_equal", rebalance_speed=0.5),
+    ]
+    cfg = SelectionConfig(dev_start="2015-07-01", dev_end="2016-12-31", rebalance="monthly")
+    assets = research.selection_assets(cfg, designs)
+    keys = assets[0].partitions_def.get_partition_keys()
+    assert keys == [f"{d.key}@0" for d in designs]  # rule-based: one seed each
+    db = _copy(ingested, tmp_path / "selection")
+    for key in keys:
+        assert dg.materialize(assets[:1], partition_key=key, resources=_resources(db)).success
+    res = dg.materialize(assets, selection=["model_selection_summary"], resources=_resources(db))
+    assert res.success
+    wh = Warehouse.from_db_path(db)
+    with wh.connect(read_only=True) as con:
+        stored = read_table(con, "model_selection").drop(columns="ingested_at", errors="ignore")
+        md = load_market_data(con, load_universe())
+    expected = selection_table(run_selection(md, designs, cfg))
+    order = ["candidate"]
+    pd.testing.assert_frame_equal(
+        stored.sort_values(order).reset_index(drop=True)[list(expected.columns)],
+        expected.sort_values(order).reset_index(drop=True),
+        check_dtype=False,
+    )
+    assert stored["chosen"].sum() == 1
+    mats = res.asset_materializations_for_node("model_selection_summary")
+    assert mats[0].metadata["chosen"].value == expected.loc[expected["chosen"], "candidate"].item()
