@@ -13,7 +13,8 @@ the same days), and :func:`~riskalloc.backtest.grid.seed_summary` the mean ± st
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -144,12 +145,29 @@ def cell_factory(
 def run_cell(
     md: MarketData, vol_forecast: pd.DataFrame | None, spec: GridSpec, cell: GridCell
 ) -> GridResult:
-    """Every rebalance frequency and cost of one cell (no significance: see :func:`combine`)."""
+    """Every rebalance frequency and cost of one cell, on one torch thread (no significance:
+    see :func:`combine`)."""
     md = spec_market(md, spec)
     factory = cell_factory(md, vol_forecast, spec, cell.name)
-    return run_grid_cell(
-        factory, md, spec.start, spec.end, cell, spec.costs, spec.rebalances, spec.retrain
-    )
+    with one_torch_thread():
+        return run_grid_cell(
+            factory, md, spec.start, spec.end, cell, spec.costs, spec.rebalances, spec.retrain
+        )
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Train and predict on one torch thread, then restore the count: torch's sums depend on
+    the thread count, so a cell's rows then do not depend on the machine or on what runs
+    beside it (and parallel cells do not oversubscribe the cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def cell_frames(result: GridResult) -> dict[str, pd.DataFrame]:
