@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import sys
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ class PartitionRun:
     partition: str
     run_id: str
     success: bool
+    wall_s: float = 0.0  # the run, in its worker
+    cpu_s: float = 0.0  # CPU time of the worker process over the run (all its threads)
 
 
 def reconstructable_job(job_name: str, module: str = DEFAULT_MODULE, attr: str = "defs"):
@@ -66,10 +69,12 @@ def _run_partition(
 ) -> PartitionRun:
     """One partition's run, in a worker process (Dagster's run setup is not thread-safe)."""
     job = reconstructable_job(job_name, module, attr)
+    wall, cpu = time.perf_counter(), time.process_time()
     with dg.DagsterInstance.from_ref(instance_ref) as instance:
         res = dg.execute_job(job, instance, tags={"dagster/partition": key})
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     log.info("%s partition %s: %s", job_name, key, "ok" if res.success else "FAILED")
-    return PartitionRun(key, res.run_id, res.success)
+    return PartitionRun(key, res.run_id, res.success, round(wall, 2), round(cpu, 2))
 
 
 def backfill(
