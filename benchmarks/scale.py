@@ -39,7 +39,6 @@ STAGE_OF = {
     "vol_forecaster": "forecaster",
     "vol_forecasts": "forecaster",
     "forecast_evaluation": "forecaster",
-    "allocator": "allocator",
     "allocator_network": "allocator",
     "allocator_fold_models": "backtest",  # the walk-forward's per-fold networks
     "backtest": "backtest",
