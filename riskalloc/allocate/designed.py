@@ -241,7 +241,11 @@ class DesignedStrategy:
         dates = [last, *reversed(list(ends))]
         coef = speed * (1.0 - speed) ** np.arange(len(dates))
         raw = np.stack([self._raw(md, d) for d in dates])
-        return (coef[:, None] * raw).sum(0) / coef.sum()
+        out = (coef[:, None] * raw).sum(0) / coef.sum()
+        # an asset with no price today (delisted, or in a gap) cannot be held: its smoothed
+        # remainder goes to cash rather than into a position the backtest could not value
+        out[md.prices.iloc[-1].reindex(md.tickers).isna().to_numpy()] = 0.0
+        return out
 
     def weights(self, md: MarketData, dates: pd.DatetimeIndex) -> pd.DataFrame:
         """Targets at ``dates`` (rows) for every ticker of ``md``, each from md cut at its date."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import numpy as np
@@ -13,6 +14,7 @@ from riskalloc.forecast.targets import log_vol
 from riskalloc.market import TRADING_DAYS
 
 HAR_COLUMNS = ("rv_1", "rv_5", "rv_21")
+log = logging.getLogger(__name__)
 
 
 def ewma_forecast(log_ret: pd.DataFrame, lam: float = EWMA_LAMBDA) -> pd.DataFrame:
@@ -25,7 +27,12 @@ def garch_fit(train_ret: pd.Series) -> pd.Series:
     y = 100.0 * train_ret.dropna()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = arch_model(y, mean="Zero", vol="GARCH", p=1, q=1, rescale=False).fit(disp="off")
+        # show_warning=False: arch re-enables its ConvergenceWarning inside fit() otherwise
+        res = arch_model(y, mean="Zero", vol="GARCH", p=1, q=1, rescale=False).fit(
+            disp="off", show_warning=False
+        )
+    if res.convergence_flag != 0:
+        log.debug("GARCH(1,1) fit of %s: optimizer code %s", train_ret.name, res.convergence_flag)
     return res.params
 
 

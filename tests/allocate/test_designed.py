@@ -109,6 +109,28 @@ def test_partial_rebalance_trades_less_than_the_raw_target(md):
     assert turn[0.3] < 0.6 * turn[1.0]
 
 
+def test_a_delisted_asset_leaves_the_smoothed_weights_the_day_it_stops(md):
+    """Partial rebalancing would keep (1−κ)^j of an asset's old target after its last price;
+    the weight must drop to 0 at once (to cash), and the backtest must accept the weights."""
+    from dataclasses import replace
+
+    from riskalloc.backtest.engine import simulate
+
+    last = pd.Timestamp("2015-06-30")
+    prices = md.prices.copy()
+    prices.loc[prices.index > last, "DBC"] = np.nan
+    gone = replace(md, prices=prices)
+    s = DesignedStrategy(AllocatorDesign(vol_source="blend", rebalance_speed=0.5))
+    s.fit(gone)
+    dates = pd.DatetimeIndex(week_ends(gone.dates[(gone.dates >= "2015-05-01")])[:12])
+    w = s.weights(gone, dates)
+    before, after = w.loc[w.index <= last, "DBC"], w.loc[w.index > last, "DBC"]
+    assert (before > 0).all() and (after == 0).all()
+    assert (w.loc[w.index > last].sum(axis=1) <= 1 + 1e-12).all()
+    res = simulate(w, gone, 10.0, "2015-05-11", "2015-07-31")  # no "no price that day" error
+    assert np.isfinite(res.returns).all()
+
+
 def test_no_lookahead_later_data_never_changes_a_weight(sample_md):
     """Weights on dates ≤ T are identical whether the data ends at T or years later."""
     full = sample_md.select(TICKERS)
