@@ -12,6 +12,7 @@ from riskalloc.errors import ModelError
 from riskalloc.forecast.artefacts import forecaster_record, load_model, market_hash, save_model
 from riskalloc.forecast.evaluate import evaluate_forecasts
 from riskalloc.forecast.lstm import LSTMConfig
+from riskalloc.forecast.panel import Panels
 from riskalloc.forecast.production import (
     PRODUCTION,
     extend_production,
@@ -121,13 +122,16 @@ def vol_forecasts(
             }
         )
     trained = load_model(wh.models_dir / "forecaster" / str(latest["version"]))
-    df = forecast_range(md, trained, new_dates[0], new_dates[-1])
+    panels = Panels(md)  # one input panel for the LSTM and the production forecaster
+    df = forecast_range(md, trained, new_dates[0], new_dates[-1], panels)
     df["model"] = "lstm"
     df["target_vol"] = float("nan")
     df["fold"] = "live"
     df["model_version"] = str(latest["version"])
     try:  # the production forecaster's rows for the same days (its own model name)
-        prod = extend_production(md, new_dates[0], new_dates[-1], wh.models_dir / "production")
+        prod = extend_production(
+            md, new_dates[0], new_dates[-1], wh.models_dir / "production", panels=panels
+        )
     except ModelError as exc:
         context.log.warning("production forecasts not extended: %s", exc)
         prod = df.iloc[:0]

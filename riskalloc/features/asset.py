@@ -46,8 +46,9 @@ def ewma_vol(r: pd.DataFrame, lam: float = EWMA_LAMBDA) -> pd.DataFrame:
     return np.sqrt(TRADING_DAYS * s2.where(r.notna()))
 
 
-def _asset_wide_features(md: MarketData) -> dict[str, pd.DataFrame]:
-    """All features as wide (date x ticker) frames, NaN where undefined."""
+def asset_feature_frames(md: MarketData) -> dict[str, pd.DataFrame]:
+    """All features as wide (date x ticker) frames, NaN where undefined (what the panel
+    reads directly; ``build_asset_features`` is the same values as long rows)."""
     r = log_returns(md)
     logp = np.log(md.prices.astype(float))
     n_obs = r.notna().cumsum()
@@ -82,7 +83,7 @@ def build_asset_features(md: MarketData) -> pd.DataFrame:
     history (at least 63 days) for assets younger than a year; ``corr_eq_63`` is 0 for an
     asset flat over the whole window.
     """
-    wide = _asset_wide_features(md)
+    wide = asset_feature_frames(md)
     long = pd.concat({k: v.stack(future_stack=True) for k, v in wide.items()}, axis=1).reindex(
         columns=list(ASSET_FEATURES)
     )

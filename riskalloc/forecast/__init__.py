@@ -4,7 +4,7 @@
 from riskalloc.forecast.artefacts import forecaster_record, load_model, market_hash, save_model
 from riskalloc.forecast.evaluate import diebold_mariano, evaluate_forecasts, mz_r2, qlike
 from riskalloc.forecast.lstm import LSTMConfig, TrainedLSTM, predict_lstm, train_lstm
-from riskalloc.forecast.panel import Panel, build_panel
+from riskalloc.forecast.panel import Panel, Panels, build_panel
 from riskalloc.forecast.production import (
     PRODUCTION,
     extend_production,
@@ -23,6 +23,7 @@ from riskalloc.forecast.targets import HORIZON, future_realised_vol
 from riskalloc.forecast.walkforward import (
     MODELS,
     Fold,
+    GarchFitCache,
     fold_plan,
     forecast_latest,
     forecast_range,
@@ -36,8 +37,10 @@ __all__ = [
     "PRODUCTION",
     "Candidate",
     "Fold",
+    "GarchFitCache",
     "LSTMConfig",
     "Panel",
+    "Panels",
     "TrainedLSTM",
     "build_panel",
     "candidate_forecasts",

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 from arch import arch_model
+from scipy.signal import lfilter
 
 from riskalloc.features.asset import EWMA_LAMBDA, ewma_vol
 from riskalloc.forecast.targets import log_vol
@@ -83,15 +84,16 @@ def garch_path(ret: pd.Series, params: pd.Series, horizon: int) -> pd.Series:
     """
     y = 100.0 * ret.dropna()
     e2 = y.to_numpy(dtype=float) ** 2
+    if len(e2) == 0:
+        return pd.Series(dtype=float, index=y.index)
     omega, alpha, beta = (float(params[k]) for k in ("omega", "alpha[1]", "beta[1]"))
     tau = min(75, len(e2))
     w = 0.94 ** np.arange(tau)
     backcast = float(np.sum(e2[:tau] * w / w.sum()))
-    s2 = np.empty(len(e2))
-    prev_e2, prev_s2 = backcast, backcast
-    for t in range(len(e2)):  # conditional variance of day t given r_<t
-        s2[t] = omega + alpha * prev_e2 + beta * prev_s2
-        prev_e2, prev_s2 = e2[t], s2[t]
+    # conditional variance of day t given r_<t: s2_t = (omega + alpha e2_{t-1}) + beta s2_{t-1},
+    # a first-order linear filter (lfilter does the same operations as the loop, in C)
+    u = omega + alpha * np.concatenate([[backcast], e2[:-1]])
+    s2 = lfilter([1.0], [1.0, -beta], u, zi=[beta * backcast])[0]
     nxt = omega + alpha * e2 + beta * s2  # sigma²_{t+1}, known at the close of t
     phi = alpha + beta
     powers = phi ** np.arange(horizon)  # phi^(k-1), k = 1..h

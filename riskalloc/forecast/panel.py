@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from riskalloc.errors import ConfigError
-from riskalloc.features.asset import ASSET_FEATURES, VOL_FLOOR, build_asset_features, log_returns
+from riskalloc.features.asset import ASSET_FEATURES, VOL_FLOOR, asset_feature_frames, log_returns
 from riskalloc.features.macro import build_macro_features
 from riskalloc.forecast.targets import HORIZON, future_realised_vol, log_vol
 from riskalloc.market import TRADING_DAYS, MarketData
@@ -37,6 +37,14 @@ class Panel:
     def row_ok(self) -> np.ndarray:
         """(assets, dates) True where every input feature is finite."""
         return np.isfinite(self.x).all(axis=2)
+
+    def without(self, names: tuple[str, ...]) -> Panel:
+        """The same panel without the feature columns ``names`` (a v2 panel less
+        ``V2_FEATURES`` is exactly the v1 panel: build once, read both)."""
+        keep = [j for j, f in enumerate(self.feature_names) if f not in names]
+        return replace(
+            self, feature_names=[self.feature_names[j] for j in keep], x=self.x[:, :, keep]
+        )
 
     def window_ok(self, seq_len: int) -> np.ndarray:
         """(assets, dates) True where the last ``seq_len`` rows are all finite."""
@@ -71,9 +79,9 @@ def build_panel(md: MarketData, horizon: int = HORIZON, features: FeatureSet = "
     """
     if features not in get_args(FeatureSet):
         raise ConfigError(f"unknown feature set {features!r}; use one of {get_args(FeatureSet)}")
-    asset = build_asset_features(md)
-    for col in LOG_FEATURES:
-        asset[col] = log_vol(asset[col].to_numpy())
+    # the wide frames directly (not the long feature rows pivoted back): a row with any
+    # non-finite asset feature is masked whole below, exactly as the long rows drop it
+    asset = asset_feature_frames(md)
     macro = build_macro_features(md).set_index("date")
     dates, tickers = md.dates, md.tickers
     extra = V2_FEATURES if features == "v2" else ()
@@ -81,8 +89,10 @@ def build_panel(md: MarketData, horizon: int = HORIZON, features: FeatureSet = "
     names = [*asset_names, *macro.columns]
     x = np.full((len(tickers), len(dates), len(names)), np.nan, dtype=np.float32)
     for j, col in enumerate(ASSET_FEATURES):
-        wide = asset.pivot(index="date", columns="ticker", values=col)
-        x[:, :, j] = wide.reindex(index=dates, columns=tickers).to_numpy(dtype=np.float32).T
+        v = asset[col].reindex(index=dates, columns=tickers).to_numpy(dtype=np.float64)
+        if col in LOG_FEATURES:
+            v = log_vol(v)
+        x[:, :, j] = v.astype(np.float32).T
     if extra:
         ready = np.isfinite(x[:, :, : len(ASSET_FEATURES)]).all(axis=2)
         for j, wide in enumerate(_v2_extra(md).values(), start=len(ASSET_FEATURES)):
@@ -105,6 +115,36 @@ def build_panel(md: MarketData, horizon: int = HORIZON, features: FeatureSet = "
         target_vol=target_vol,
         horizon=horizon,
     )
+
+
+class Panels:
+    """The panels of one market data, built once and shared by every model that reads it
+    (the nightly run needs the v1 LSTM's, the baselines' and a v2 network's): the v2 panel
+    is built per horizon and the v1 one is that panel less ``V2_FEATURES``, the same array."""
+
+    def __init__(self, md: MarketData) -> None:
+        self.md = md
+        self._v2: dict[int, Panel] = {}
+        self._v1: dict[int, Panel] = {}
+
+    def get(self, horizon: int = HORIZON, features: FeatureSet = "v1") -> Panel:
+        """The ``features`` panel of ``self.md`` for ``horizon`` (built on first use)."""
+        if features not in get_args(FeatureSet):
+            known = get_args(FeatureSet)
+            raise ConfigError(f"unknown feature set {features!r}; use one of {known}")
+        if horizon not in self._v2:
+            self._v2[horizon] = build_panel(self.md, horizon, "v2")
+        if features == "v2":
+            return self._v2[horizon]
+        if horizon not in self._v1:
+            self._v1[horizon] = self._v2[horizon].without(V2_FEATURES)
+        return self._v1[horizon]
+
+    def check(self, md: MarketData) -> Panels:
+        """Self, after checking these panels were built from ``md`` (not another cut of it)."""
+        if md is not self.md:
+            raise ConfigError("Panels were built for another MarketData; build them from this one")
+        return self
 
 
 def attach_garch(panel: Panel, garch_vol: np.ndarray, as_base: bool) -> Panel:

@@ -19,10 +19,12 @@ from riskalloc.forecast.artefacts import load_model, save_model
 from riskalloc.forecast.combine import apply_weights
 from riskalloc.forecast.evaluate import evaluate_forecasts
 from riskalloc.forecast.lstm import LSTMConfig, TrainedLSTM
+from riskalloc.forecast.panel import Panels
 from riskalloc.forecast.selection import BY_NAME, Candidate, candidate_forecasts
 from riskalloc.forecast.walkforward import (
     MODELS,
     Fold,
+    GarchFitCache,
     forecast_range,
     walk_forward_forecasts,
 )
@@ -111,6 +113,7 @@ def write_forecast_eval(
 
 
 ARTEFACT = "production.json"
+GARCH_FITS = "garch_fits.json"  # the nightly's GARCH fits, reused while their data is unchanged
 COLUMNS = ["date", "ticker", "model", "forecast_vol", "target_vol", "fold", "model_version"]
 
 
@@ -146,10 +149,13 @@ def extend_production(
     end: str | pd.Timestamp,
     root: str | Path,
     candidate: Candidate | None = None,
+    panels: Panels | None = None,
 ) -> pd.DataFrame:
     """Production forecasts for [start, end] from the pieces ``save_production`` stored (the
-    nightly step): saved networks, the year's GARCH/HAR refits (cheap, data before the year)
-    and the saved combination weights. Raises ``ModelError`` when nothing usable is stored."""
+    nightly step): saved networks, the year's GARCH/HAR refits (data before the year; GARCH
+    fits are kept in ``root`` and refitted only when that data changes) and the saved
+    combination weights. ``panels`` shares the input panels with the caller's other models.
+    Raises ``ModelError`` when nothing usable is stored."""
     cand = candidate or PRODUCTION
     root = Path(root)
     try:
@@ -163,14 +169,22 @@ def extend_production(
     if "lstm" in names:
         raise ModelError("a production forecaster built on the v1 lstm cannot be extended")
     builtins = tuple(m for m in names if m in MODELS)
+    panels = (panels or Panels(md)).check(md)
     parts = []
     if builtins:
         year = pd.Timestamp(lo.year, 1, 1)  # the same fold (refit before the year) as weekly
-        wf = walk_forward_forecasts(md, str(year.date()), str(hi.date()), models=builtins)
+        wf = walk_forward_forecasts(
+            md,
+            str(year.date()),
+            str(hi.date()),
+            models=builtins,
+            panels=panels,
+            garch_cache=GarchFitCache(root / GARCH_FITS),
+        )
         parts.append(wf.loc[wf["date"] >= lo])
     for name, version in spec["nets"].items():
         trained = load_model(root / "forecaster" / version)
-        df = forecast_range(md, trained, lo, hi)
+        df = forecast_range(md, trained, lo, hi, panels)
         df["model"], df["target_vol"] = name, float("nan")
         df["fold"], df["model_version"] = "live", str(trained.meta.get("version", version))
         parts.append(df)

@@ -12,10 +12,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
+import arch
 import numpy as np
 import pandas as pd
 
+from riskalloc.atomic import atomic_write_text
 from riskalloc.errors import ConfigError, DataError
 from riskalloc.features.asset import log_returns
 from riskalloc.forecast.baselines import (
@@ -27,7 +30,7 @@ from riskalloc.forecast.baselines import (
     har_predict,
 )
 from riskalloc.forecast.lstm import LSTMConfig, TrainedLSTM, predict_lstm, train_lstm
-from riskalloc.forecast.panel import Panel, attach_garch, build_panel
+from riskalloc.forecast.panel import Panel, Panels, attach_garch
 from riskalloc.forecast.targets import HORIZON
 from riskalloc.market import MarketData
 
@@ -102,21 +105,82 @@ def _ewma_fold(panel: Panel, ewma: pd.DataFrame, fold: Fold) -> np.ndarray:
     return ewma.to_numpy().T[:, fold.start : fold.end + 1]
 
 
+class GarchFitCache:
+    """Per-asset GARCH(1,1) fits on disk (JSON), keyed by a hash of the training returns and
+    the ``arch`` version: the nightly run refits only an asset whose training data changed
+    (a new year's fold, a revised price), and gets the same parameters as a fresh fit."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self._fits: dict[str, dict] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self._fits = {}
+        self._dirty = False
+        self.hits = 0
+
+    @staticmethod
+    def key(train: pd.Series) -> str:
+        """Hash of the training returns (dates and values) and of the fitting library."""
+        h = hashlib.sha256(arch.__version__.encode())
+        h.update(pd.DatetimeIndex(train.index).asi8.tobytes())
+        h.update(train.to_numpy(dtype=np.float64).tobytes())
+        return h.hexdigest()[:20]
+
+    def get(self, ticker: str, key: str) -> tuple[bool, dict[str, float] | None]:
+        """(found, parameters; None for a fit that failed) for ``ticker`` under ``key``."""
+        entry = self._fits.get(ticker)
+        if entry is None or entry.get("key") != key:
+            return False, None
+        self.hits += 1
+        return True, entry["params"]
+
+    def put(self, ticker: str, key: str, params: dict[str, float] | None) -> None:
+        """Remember ``ticker``'s latest fit (one per asset: the nightly reads only its year's)."""
+        self._fits[ticker] = {"key": key, "params": params}
+        self._dirty = True
+
+    def save(self) -> None:
+        """Write the fits atomically if any changed."""
+        if self._dirty:
+            atomic_write_text(self.path, json.dumps(self._fits, sort_keys=True))
+            self._dirty = False
+
+
+def _fit_params(train: pd.Series) -> dict[str, float] | None:
+    """GARCH(1,1) parameters of ``train``, or None when the fit fails or is not finite."""
+    try:
+        p = garch_fit(train)
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    return {k: float(v) for k, v in p.items()} if np.isfinite(p.to_numpy()).all() else None
+
+
 def garch_params(
-    tickers: list[str], log_ret: pd.DataFrame, before: pd.Timestamp
+    tickers: list[str],
+    log_ret: pd.DataFrame,
+    before: pd.Timestamp,
+    cache: GarchFitCache | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Per-asset GARCH(1,1) parameters fitted on returns dated < ``before`` (>= 252 of them)."""
+    """Per-asset GARCH(1,1) parameters fitted on returns dated < ``before`` (>= 252 of them);
+    with ``cache``, fits whose training returns are unchanged are read back, not refitted."""
     out = {}
     for t in tickers:
         train = log_ret[t].loc[log_ret.index < before].dropna()
         if len(train) < 252:
             continue
-        try:
-            p = garch_fit(train)
-        except (ValueError, np.linalg.LinAlgError):
-            continue
-        if np.isfinite(p.to_numpy()).all():
-            out[t] = {k: float(v) for k, v in p.items()}
+        if cache is None:
+            params = _fit_params(train)
+        else:
+            key = cache.key(train)
+            found, params = cache.get(t, key)
+            if not found:
+                params = _fit_params(train)
+                cache.put(t, key, params)
+        if params is not None:
+            out[t] = params
+    if cache is not None:
+        cache.save()
     return out
 
 
@@ -176,6 +240,8 @@ def walk_forward_forecasts(
     on_fold_model: Callable[[Fold, TrainedLSTM], None] | None = None,
     nets: dict[str, LSTMConfig] | None = None,
     on_net_model: Callable[[str, Fold, TrainedLSTM], None] | None = None,
+    panels: Panels | None = None,
+    garch_cache: GarchFitCache | None = None,
 ) -> pd.DataFrame:
     """Long frame (date, ticker, model, forecast_vol, target_vol, fold, model_version).
 
@@ -184,7 +250,8 @@ def walk_forward_forecasts(
     ``on_fold_model(fold, trained)`` is called with each fold's fitted LSTM (e.g. to save it).
     ``nets`` adds further networks under their own model names (v2 ones get the fold's GARCH
     forecasts as input, from parameters fitted before the fold); ``on_net_model(name, fold,
-    trained)`` sees each of them.
+    trained)`` sees each of them. ``panels`` shares input panels built from the same ``md``
+    with other callers; ``garch_cache`` reuses GARCH fits whose training data is unchanged.
     """
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
@@ -197,10 +264,9 @@ def walk_forward_forecasts(
     cfg = lstm_config or LSTMConfig(seed=seed)
     if cfg.seed != seed:
         cfg = LSTMConfig(**{**cfg.to_dict(), "seed": seed})
-    panel = build_panel(md, horizon)
-    panel_v2 = (
-        build_panel(md, horizon, "v2") if any(c.features == "v2" for c in nets.values()) else None
-    )
+    panels = (panels or Panels(md)).check(md)
+    panel = panels.get(horizon)
+    panel_v2 = panels.get(horizon, "v2") if any(c.features == "v2" for c in nets.values()) else None
     folds = fold_plan(panel.dates, start, end, retrain, horizon)
     log_ret = log_returns(md)
     har = har_design(log_ret)
@@ -222,7 +288,7 @@ def walk_forward_forecasts(
             ver = _version("har", fold.name, {"label_end": str(panel.dates[fold.label_end])})
             parts.append(_long(panel, fold, "har", v, ver))
         params = (
-            garch_params(panel.tickers, log_ret, panel.dates[fold.start])
+            garch_params(panel.tickers, log_ret, panel.dates[fold.start], garch_cache)
             if "garch" in models or panel_v2 is not None
             else {}
         )
@@ -276,14 +342,18 @@ def forecast_latest(
 
 
 def forecast_range(
-    md: MarketData, trained: TrainedLSTM, start: str | pd.Timestamp, end: str | pd.Timestamp
+    md: MarketData,
+    trained: TrainedLSTM,
+    start: str | pd.Timestamp,
+    end: str | pd.Timestamp,
+    panels: Panels | None = None,
 ) -> pd.DataFrame:
     """LSTM forecasts (date, ticker, forecast_vol) for every trading day in [start, end].
 
-    One panel build for the whole range (use it to catch up many days); each forecast still
-    uses only features dated <= its own date.
+    One panel build for the whole range (use it to catch up many days; ``panels`` shares it
+    with other models of the same ``md``); each forecast uses only features dated <= its date.
     """
-    panel = net_panel(md, trained)
+    panel = net_panel(md, trained, panels)
     idx = np.flatnonzero((panel.dates >= pd.Timestamp(start)) & (panel.dates <= pd.Timestamp(end)))
     cols = ["date", "ticker", "forecast_vol"]
     if len(idx) == 0:
@@ -300,12 +370,13 @@ def forecast_range(
     return df.sort_values(["date", "ticker"], kind="stable").reset_index(drop=True)[cols]
 
 
-def net_panel(md: MarketData, trained: TrainedLSTM) -> Panel:
+def net_panel(md: MarketData, trained: TrainedLSTM, panels: Panels | None = None) -> Panel:
     """The panel a trained network reads: v1 inputs, or v2 ones with its fold's GARCH filter."""
     h = trained_horizon(trained)
+    panels = (panels or Panels(md)).check(md)
     if trained.config.features != "v2":
-        return build_panel(md, h)
-    panel = build_panel(md, h, "v2")
+        return panels.get(h)
+    panel = panels.get(h, "v2")
     params = trained.meta.get("garch_params", {})
     g = garch_paths(panel.dates, panel.tickers, log_returns(md), params, h)
     return attach_garch(panel, g, as_base=trained.config.base == "garch")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -291,6 +292,48 @@ def test_nightly_extension_matches_the_walk_forward(small_md: MarketData, tmp_pa
     np.testing.assert_allclose(got["forecast_vol"], ref["forecast_vol"], rtol=1e-5)
     with pytest.raises(ModelError, match="is not"):
         extend_production(small_md, days[0], days[-1], tmp_path)  # PRODUCTION is another model
+    # the next night reads the GARCH fits back (one per asset) and gives the same rows
+    fits = json.loads((tmp_path / "garch_fits.json").read_text())
+    assert set(fits) == set(small_md.tickers)
+    again = extend_production(small_md, days[0], days[-1], tmp_path, candidate=cand)
+    pd.testing.assert_frame_equal(again, live)
+
+
+def test_garch_fit_cache_returns_fresh_fits_and_refits_changed_data(
+    small_md: MarketData, tmp_path
+) -> None:
+    """Cached parameters equal a fresh fit; a revised training return forces a refit."""
+    from riskalloc.forecast.walkforward import GarchFitCache
+
+    lr = log_returns(small_md)
+    before = pd.Timestamp("2009-01-02")
+    fresh = garch_params(list(small_md.tickers), lr, before)
+    cache = GarchFitCache(tmp_path / "fits.json")
+    assert garch_params(list(small_md.tickers), lr, before, cache) == fresh and cache.hits == 0
+    reread = GarchFitCache(tmp_path / "fits.json")
+    assert garch_params(list(small_md.tickers), lr, before, reread) == fresh
+    assert reread.hits == len(fresh)
+    revised = lr.copy()
+    t = small_md.tickers[0]
+    revised.loc["2008-10-10", t] *= 1.5
+    again = GarchFitCache(tmp_path / "fits.json")
+    got = garch_params(list(small_md.tickers), revised, before, again)
+    assert again.hits == len(fresh) - 1 and got[t] != fresh[t]
+    assert got[t] == garch_params([t], revised, before)[t]
+
+
+def test_shared_panels_equal_separate_builds(small_md: MarketData) -> None:
+    """The v1 panel read from the shared v2 one is the v1 build, array for array."""
+    from riskalloc.forecast.panel import Panels
+
+    panels = Panels(small_md)
+    for features in ("v1", "v2"):
+        a, b = panels.get(21, features), build_panel(small_md, 21, features)
+        assert a.feature_names == b.feature_names
+        for name in ("x", "base", "target", "target_vol"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    with pytest.raises(ConfigError, match="another MarketData"):
+        panels.check(small_md.until("2008-12-31"))
 
 
 def test_selection_at_the_real_cutoff_ignores_2017_on() -> None:
