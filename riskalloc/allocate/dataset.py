@@ -15,7 +15,7 @@ import pandas as pd
 
 from riskalloc.allocate.covariance import factor_correlation, shrunk_correlation
 from riskalloc.errors import DataError
-from riskalloc.features.asset import ASSET_FEATURES, build_asset_features
+from riskalloc.features.asset import ASSET_FEATURES, asset_feature_frames
 from riskalloc.features.macro import build_macro_features
 from riskalloc.market import MarketData, load_market_data, risky_tickers
 
@@ -108,19 +108,24 @@ def build_allocator_data(
     used (what the model sees before any forecaster exists).
     """
     tickers = risky_tickers(md)
-    feats = build_asset_features(md.select([*tickers]))
+    # the wide feature frames, with a (date, ticker) blanked unless all its features are
+    # finite: the rows build_asset_features keeps, without a long -> wide round trip
+    frames = asset_feature_frames(md.select([*tickers]))
+    ok = np.logical_and.reduce(
+        [np.isfinite(frames[f].reindex(columns=tickers).to_numpy(float)) for f in ASSET_FEATURES]
+    )
+    wide = {f: frames[f].reindex(columns=tickers).where(ok) for f in ASSET_FEATURES}
+    complete = pd.Series(ok.all(axis=1), index=frames[ASSET_FEATURES[0]].index)
     macro = build_macro_features(md).set_index("date")
-    cube = feats.set_index(["date", "ticker"]).loc[:, list(ASSET_FEATURES)]
-    wide = cube.unstack("ticker")
     rets = md.returns().loc[:, tickers]
     have_ret = rets.notna().rolling(CORR_WINDOW).sum().eq(CORR_WINDOW).all(axis=1)
     if vol_forecast is None:
         vol = wide["ewma_vol"]
     else:
         vol = vol_forecast.reindex(columns=tickers).ffill(limit=5)
-    dates = wide.index.intersection(macro.index).intersection(vol.dropna(how="any").index)
+    dates = complete.index[complete.to_numpy()]
+    dates = dates.intersection(macro.index).intersection(vol.dropna(how="any").index)
     dates = dates[have_ret.reindex(dates).fillna(False).to_numpy(bool)]
-    dates = dates[wide.reindex(dates).notna().all(axis=1).to_numpy()]
     if start is not None:
         dates = dates[dates >= pd.Timestamp(start)]
     if end is not None:
@@ -129,9 +134,7 @@ def build_allocator_data(
         raise DataError(
             f"no date has features, vol forecasts and a full year of returns for all of {tickers}"
         )
-    asset_x = np.stack(
-        [wide[f].reindex(index=dates, columns=tickers).to_numpy() for f in ASSET_FEATURES], -1
-    )
+    asset_x = np.stack([wide[f].reindex(index=dates).to_numpy() for f in ASSET_FEATURES], -1)
     pos = md.dates.get_indexer(dates)
     gaps = np.flatnonzero(np.diff(pos) != 1)
     if len(gaps):

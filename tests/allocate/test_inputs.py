@@ -47,3 +47,18 @@ def test_inputs_equal_building_them_by_hand(warehouse):
     got, want = inputs.data(), build_allocator_data(md, rv.dropna(how="all"))
     assert list(got.dates) == list(want.dates) and len(got.dates) > 100
     np.testing.assert_allclose(got.vol, want.vol, rtol=1e-12)
+
+
+def test_the_ewma_fallback_vol_of_each_asset_is_its_own():
+    """Without forecasts the allocator reads each asset's own EWMA vol. The universe order is
+    not alphabetical: the fallback once came back in sorted column order, so every asset got
+    another asset's vol."""
+    from riskalloc.allocate.dataset import ALLOCATOR_MIN_VOL
+    from riskalloc.features.asset import ewma_vol, log_returns
+    from riskalloc.market import MarketData
+
+    md = MarketData.sample().select(["SPY", "TLT", "GLD", "EFA", "BIL"]).until("2012-12-31")
+    data = build_allocator_data(md)
+    assert data.tickers != sorted(data.tickers)
+    own = ewma_vol(log_returns(md)).loc[data.dates, data.tickers].to_numpy()
+    np.testing.assert_array_equal(data.vol, np.maximum(own, ALLOCATOR_MIN_VOL))
