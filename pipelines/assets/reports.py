@@ -47,7 +47,9 @@ def regime_report(
         have_models = table_exists(con, "vol_forecasts") and table_exists(con, "model_registry")
         registry = read_table(con, "model_registry", where={"kind": KIND}) if have_models else None
     md = inputs.md
-    data = inputs.data() if have_models and inputs.vol_forecast is not None else None
+    # the regime head reads features only: no correlation factor model over the whole history
+    have_inputs = have_models and inputs.vol_forecast is not None
+    data = inputs.data(factors=False) if have_inputs else None
     out_dir = wh.root / "reports" / "regime"
     run = run_regime_report(md, out_dir, data, registry, wh.models_dir, train_end=HMM_TRAIN_END)
     rep = run.report

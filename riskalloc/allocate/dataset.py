@@ -47,6 +47,11 @@ class AllocatorData:
     asset_features: tuple[str, ...]
     macro_features: tuple[str, ...]
 
+    @property
+    def has_factors(self) -> bool:
+        """False for data built with ``factors=False`` (features only, no correlation)."""
+        return self.loadings.shape[-1] > 0
+
     def slice(self, lo: int, hi: int) -> AllocatorData:
         """Rows [lo, hi)."""
         return AllocatorData(
@@ -100,12 +105,16 @@ def build_allocator_data(
     start: str | pd.Timestamp | None = None,
     end: str | pd.Timestamp | None = None,
     n_factors: int = N_FACTORS,
+    factors: bool = True,
 ) -> AllocatorData:
     """Arrays on every trading day in [start, end] where all risky assets have features,
     a vol forecast and a full correlation window.
 
     ``vol_forecast`` is wide (date x ticker, annualised); without it the EWMA vol feature is
-    used (what the model sees before any forecaster exists).
+    used (what the model sees before any forecaster exists). ``factors=False`` skips the
+    correlation factor model (an n x n estimate every few days: most of the cost at large n)
+    for readers of the features alone, such as the regime head; its loadings are then empty
+    and its uniquenesses NaN, so an allocation from such data fails instead of using them.
     """
     tickers = risky_tickers(md)
     # the wide feature frames, with a (date, ticker) blanked unless all its features are
@@ -143,7 +152,13 @@ def build_allocator_data(
             "features or vol forecasts); holding-period returns need consecutive trading days"
         )
     r = rets.fillna(0.0).to_numpy()
-    load, uniq = _factor_arrays(r, pos, n_factors)
+    if factors:
+        load, uniq = _factor_arrays(r, pos, n_factors)
+    else:
+        load, uniq = (
+            np.empty((len(pos), len(tickers), 0)),
+            np.full((len(pos), len(tickers)), np.nan),
+        )
     return AllocatorData(
         dates=pd.DatetimeIndex(dates),
         tickers=tickers,
@@ -187,9 +202,10 @@ class AllocatorInputs:
             )
         return self.vol_forecast
 
-    def data(self) -> AllocatorData:
-        """The v1 allocator's arrays (``DataError`` when the warehouse has no forecasts)."""
-        return build_allocator_data(self.md, self.forecast())
+    def data(self, factors: bool = True) -> AllocatorData:
+        """The v1 allocator's arrays (``DataError`` when the warehouse has no forecasts);
+        ``factors=False``: without the correlation factor model (features-only readers)."""
+        return build_allocator_data(self.md, self.forecast(), factors=factors)
 
 
 def load_allocator_inputs(

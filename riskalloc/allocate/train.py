@@ -124,6 +124,11 @@ class TrainedNetwork:
         """Allocations at rows ``idx`` of ``data`` (no gradient)."""
         if list(data.tickers) != list(self.tickers):
             raise ModelError(f"model trained on tickers {self.tickers} but data has {data.tickers}")
+        if not data.has_factors:
+            raise DataError(
+                "allocator data built with factors=False has no correlation: an allocation"
+                " needs build_allocator_data(..., factors=True)"
+            )
         idx = np.asarray(idx, int)
         self.model.eval()
         with torch.no_grad():

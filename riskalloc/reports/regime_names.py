@@ -43,6 +43,11 @@ def _model_regime_probs(
         with torch.no_grad():
             p = model.regime_probs(torch.from_numpy(macro).to(device))
         return p.double().cpu().numpy()
+    if not data.has_factors:
+        raise DataError(
+            "this allocator has no regime head of its own, so its regimes need a full allocation:"
+            " build the allocator data with factors=True"
+        )
     return trained.allocate(data, idx).regime_probs.double().cpu().numpy()
 
 

@@ -13,6 +13,7 @@ from riskalloc.allocate.artefacts import allocator_record, save_allocator
 from riskalloc.allocate.dataset import AllocatorData, build_allocator_data
 from riskalloc.allocate.strategy import allocation_frame
 from riskalloc.allocate.train import TrainConfig, TrainedNetwork, train_allocator
+from riskalloc.errors import DataError
 from riskalloc.market import MarketData
 from riskalloc.reports.regime_names import (
     _model_regime_probs,
@@ -105,3 +106,20 @@ def test_target_weights_carry_a_name_fixed_on_training_dates(trained, data, ref,
     by_day = hist.idxmax(axis=1)
     days = pd.to_datetime(named["date"])
     assert (named["regime"].to_numpy() == by_day.loc[days].to_numpy()).all()
+
+
+def test_regimes_read_features_only_data_the_same(trained, md, ref, saved) -> None:
+    """The regime report builds its inputs without the correlation factor model (an n x n
+    estimate every few days over the whole history): the named history is the same, and a
+    full allocation from such data is refused."""
+    root, reg = saved
+    full = build_allocator_data(md.until("2013-06-28"), start="2010-01-01")
+    light = build_allocator_data(md.until("2013-06-28"), start="2010-01-01", factors=False)
+    assert full.has_factors and not light.has_factors
+    np.testing.assert_array_equal(light.asset_x, full.asset_x)
+    np.testing.assert_array_equal(light.macro_x, full.macro_x)
+    hist = allocator_named_history(light, ref, reg, root)
+    pd.testing.assert_frame_equal(hist, allocator_named_history(full, ref, reg, root))
+    idx = np.arange(5)
+    with pytest.raises(DataError, match="factors=True"):
+        trained.allocate(light, idx)
