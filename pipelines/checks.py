@@ -1,5 +1,7 @@
 """Asset checks: thin wrappers around the pure ``riskalloc.quality`` functions."""
 
+from collections.abc import Callable, Iterator
+
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -14,12 +16,17 @@ from riskalloc.warehouse import read_table
 from riskalloc.warehouse.catalog import table_exists
 
 
-def _result(o: CheckOutcome) -> dg.AssetCheckResult:
+def _result(
+    o: CheckOutcome, check_name: str | None = None, asset: str | None = None
+) -> dg.AssetCheckResult:
+    """A Dagster check result from a library outcome (named, for a multi-asset check)."""
     sev = dg.AssetCheckSeverity.WARN if o.severity == "warn" else dg.AssetCheckSeverity.ERROR
     meta: dict[str, object] = {"message": o.message, "offending_rows": len(o.rows)}
     if not o.rows.empty:
         meta["rows"] = dg.MetadataValue.md(o.preview())
-    return dg.AssetCheckResult(passed=o.passed, severity=sev, metadata=meta)
+    return dg.AssetCheckResult(
+        passed=o.passed, severity=sev, metadata=meta, check_name=check_name, asset_key=asset
+    )
 
 
 def _prices(warehouse: WarehouseResource):
@@ -32,74 +39,107 @@ def _macro(warehouse: WarehouseResource):
         return read_table(con, "macro")
 
 
-@dg.asset_check(asset="prices", blocking=True, description="No duplicate (date, ticker).")
-def prices_unique(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """Duplicate keys must not flow on."""
-    return _result(quality.check_unique_keys(_prices(warehouse), ("date", "ticker")))
+# name -> (description, blocking, check of the table and the universe's ids). Each table is
+# read once for all of its checks (one multi-asset check): at 500 assets the prices table has
+# ~3 M rows, and five separate checks read it five times.
+PRICE_CHECKS: dict[str, tuple[str, bool, Callable[[pd.DataFrame, list[str]], CheckOutcome]]] = {
+    # duplicate keys must not flow on
+    "prices_unique": (
+        "No duplicate (date, ticker).",
+        True,
+        lambda p, _: quality.check_unique_keys(p, ("date", "ticker")),
+    ),
+    # zero, negative or missing prices must not flow on
+    "prices_positive": (
+        "All prices finite and > 0.",
+        True,
+        lambda p, _: quality.check_positive_prices(p),
+    ),
+    # gaps mean a broken download; measured against the NYSE calendar
+    "prices_no_gaps": (
+        "No gap over 5 NYSE sessions inside a history.",
+        True,
+        lambda p, _: quality.check_gaps(p, max_gap_days=5),
+    ),
+    # big moves are often real (2008, 2020) but can be split seams: shown, not blocked
+    "prices_plausible_moves": (
+        "Daily moves over 25% (warning, rows in metadata).",
+        False,
+        lambda p, _: quality.check_daily_moves(p, 0.25),
+    ),
+    # a ticker missing from the warehouse would silently drop out of the portfolio
+    "prices_complete": (
+        "Every universe ticker present.",
+        True,
+        lambda p, tickers: quality.check_present(p, tickers),
+    ),
+}
+MACRO_CHECKS: dict[str, tuple[str, bool, Callable[[pd.DataFrame, list[str]], CheckOutcome]]] = {
+    # duplicate keys must not flow on
+    "macro_unique": (
+        "No duplicate (date, series_id).",
+        True,
+        lambda m, _: quality.check_unique_keys(m, ("date", "series_id")),
+    ),
+    # a stale VIX or spread would freeze the regime signal
+    "macro_not_stale": (
+        "No series stopped updating.",
+        True,
+        lambda m, _: quality.check_stale_series(m),
+    ),
+    # look-ahead guard for every downstream feature
+    "macro_point_in_time": (
+        "available_at >= date everywhere.",
+        True,
+        lambda m, _: quality.check_point_in_time(m),
+    ),
+    # a missing indicator would break the macro state
+    "macro_complete": (
+        "Every universe series present.",
+        True,
+        lambda m, ids: quality.check_present(m, ids, key="series_id"),
+    ),
+}
 
 
-@dg.asset_check(asset="prices", blocking=True, description="All prices finite and > 0.")
-def prices_positive(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """Zero, negative or missing prices must not flow on."""
-    return _result(quality.check_positive_prices(_prices(warehouse)))
+def _specs(asset: str, table: dict) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(name, asset=asset, blocking=blocking, description=desc)
+        for name, (desc, blocking, _) in table.items()
+    ]
 
 
-@dg.asset_check(
-    asset="prices", blocking=True, description="No gap over 5 NYSE sessions inside a history."
-)
-def prices_no_gaps(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """Gaps mean a broken download; measured against the NYSE calendar."""
-    return _result(quality.check_gaps(_prices(warehouse), max_gap_days=5))
+def _run_checks(
+    context: dg.AssetCheckExecutionContext, asset: str, table: dict, frame, ids: list[str]
+) -> Iterator[dg.AssetCheckResult]:
+    """The selected checks of ``table`` on one read of the asset's table."""
+    selected = {k.name for k in context.selected_asset_check_keys}
+    for name, (_, _, check) in table.items():
+        if name in selected:
+            yield _result(check(frame, ids), name, asset)
 
 
-@dg.asset_check(asset="prices", description="Daily moves over 25% (warning, rows in metadata).")
-def prices_plausible_moves(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """Big moves are often real (2008, 2020) but can be split seams: shown, not blocked."""
-    return _result(quality.check_daily_moves(_prices(warehouse), 0.25))
+@dg.multi_asset_check(specs=_specs("prices", PRICE_CHECKS), can_subset=True, name="prices_checks")
+def prices_checks(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, source: SourceResource
+) -> Iterator[dg.AssetCheckResult]:
+    """Keys, positivity, gaps, moves and coverage of the prices table, on one read of it."""
+    yield from _run_checks(
+        context, "prices", PRICE_CHECKS, _prices(warehouse), source.universe().tickers
+    )
 
 
-@dg.asset_check(asset="prices", blocking=True, description="Every universe ticker present.")
-def prices_complete(warehouse: WarehouseResource, source: SourceResource) -> dg.AssetCheckResult:
-    """A ticker missing from the warehouse would silently drop out of the portfolio."""
-    return _result(quality.check_present(_prices(warehouse), source.universe().tickers))
+@dg.multi_asset_check(specs=_specs("macro", MACRO_CHECKS), can_subset=True, name="macro_checks")
+def macro_checks(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, source: SourceResource
+) -> Iterator[dg.AssetCheckResult]:
+    """Keys, staleness, point-in-time availability and coverage of the macro table."""
+    yield from _run_checks(
+        context, "macro", MACRO_CHECKS, _macro(warehouse), source.universe().series_ids
+    )
 
 
-@dg.asset_check(asset="macro", blocking=True, description="No duplicate (date, series_id).")
-def macro_unique(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """Duplicate keys must not flow on."""
-    return _result(quality.check_unique_keys(_macro(warehouse), ("date", "series_id")))
-
-
-@dg.asset_check(asset="macro", blocking=True, description="No series stopped updating.")
-def macro_not_stale(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """A stale VIX or spread would freeze the regime signal."""
-    return _result(quality.check_stale_series(_macro(warehouse)))
-
-
-@dg.asset_check(asset="macro", blocking=True, description="available_at >= date everywhere.")
-def macro_point_in_time(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """Look-ahead guard for every downstream feature."""
-    return _result(quality.check_point_in_time(_macro(warehouse)))
-
-
-@dg.asset_check(asset="macro", blocking=True, description="Every universe series present.")
-def macro_complete(warehouse: WarehouseResource, source: SourceResource) -> dg.AssetCheckResult:
-    """A missing indicator would break the macro state."""
-    m = _macro(warehouse)
-    return _result(quality.check_present(m, source.universe().series_ids, key="series_id"))
-
-
-INGEST_CHECKS = [
-    prices_unique,
-    prices_positive,
-    prices_no_gaps,
-    prices_plausible_moves,
-    prices_complete,
-    macro_unique,
-    macro_not_stale,
-    macro_point_in_time,
-    macro_complete,
-]
+INGEST_CHECKS = [prices_checks, macro_checks]
 
 
 # --- downstream checks ----------------------------------------------------------------------
@@ -110,31 +150,43 @@ def _table(warehouse: WarehouseResource, name: str):
         return read_table(con, name)
 
 
-@dg.asset_check(asset="features", blocking=True, description="No NaN/inf feature values.")
-def features_finite(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def _features_finite(f: pd.DataFrame, _: list[str]) -> CheckOutcome:
     """Warm-up rows are dropped upstream, so any NaN here is a bug or bad data."""
-    f = _table(warehouse, "features")
     num = f.select_dtypes("number")
     bad = f.loc[~np.isfinite(num.to_numpy(float)).all(axis=1)]
-    return _result(
-        CheckOutcome(
-            "features_finite", bad.empty, f"{len(bad)} feature rows with NaN/inf", rows=bad.head(20)
-        )
+    return CheckOutcome(
+        "features_finite", bad.empty, f"{len(bad)} feature rows with NaN/inf", rows=bad.head(20)
     )
 
 
-@dg.asset_check(asset="features", blocking=True, description="Every risky asset has features.")
-def features_cover_universe(
-    warehouse: WarehouseResource, source: SourceResource
-) -> dg.AssetCheckResult:
+def _features_cover(f: pd.DataFrame, tickers: list[str]) -> CheckOutcome:
     """An asset without features would silently leave the allocation."""
-    f = _table(warehouse, "features")
-    missing = sorted(set(source.universe().tickers) - set(f["ticker"]))
+    missing = sorted(set(tickers) - set(f["ticker"]))
     rows = pd.DataFrame({"ticker": missing})
-    return _result(
-        CheckOutcome(
-            "features_cover", not missing, f"tickers without features: {missing}", rows=rows
-        )
+    return CheckOutcome(
+        "features_cover", not missing, f"tickers without features: {missing}", rows=rows
+    )
+
+
+FEATURE_CHECKS: dict[str, tuple[str, bool, Callable[[pd.DataFrame, list[str]], CheckOutcome]]] = {
+    "features_finite": ("No NaN/inf feature values.", True, _features_finite),
+    "features_cover_universe": ("Every risky asset has features.", True, _features_cover),
+}
+
+
+@dg.multi_asset_check(
+    specs=_specs("features", FEATURE_CHECKS), can_subset=True, name="features_checks"
+)
+def features_checks(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, source: SourceResource
+) -> Iterator[dg.AssetCheckResult]:
+    """Finite values and coverage of every universe ticker, on one read of the features."""
+    yield from _run_checks(
+        context,
+        "features",
+        FEATURE_CHECKS,
+        _table(warehouse, "features"),
+        source.universe().tickers,
     )
 
 
@@ -171,8 +223,7 @@ def target_weights_valid(
 
 
 DOWNSTREAM_CHECKS = [
-    features_finite,
-    features_cover_universe,
+    features_checks,
     vol_forecasts_positive,
     target_weights_valid,
 ]

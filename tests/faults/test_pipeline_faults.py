@@ -101,13 +101,7 @@ def test_target_weights_breaking_a_constraint_are_not_published(kit, wh, tmp_pat
     kit.assert_same_as_clean(wh, rerun, tmp_path / "clean")
 
 
-PRICE_CHECKS = [
-    checks.prices_unique,
-    checks.prices_positive,
-    checks.prices_no_gaps,
-    checks.prices_plausible_moves,
-    checks.prices_complete,
-]
+PRICE_CHECKS = [checks.prices_checks]
 UNIVERSE_YAML = """\
 name: faults
 assets:
