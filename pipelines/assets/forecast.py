@@ -14,12 +14,13 @@ from riskalloc.forecast.evaluate import evaluate_forecasts
 from riskalloc.forecast.lstm import LSTMConfig
 from riskalloc.forecast.panel import Panels
 from riskalloc.forecast.production import (
+    GARCH_FITS,
     PRODUCTION,
     extend_production,
     production_forecasts,
     save_production,
 )
-from riskalloc.forecast.walkforward import MODELS, forecast_range
+from riskalloc.forecast.walkforward import MODELS, GarchFitCache, forecast_range
 from riskalloc.market import load_market_data
 from riskalloc.warehouse.catalog import table_columns, table_exists
 from riskalloc.warehouse.reads import last_dates, read_table
@@ -71,6 +72,8 @@ def vol_forecaster(
         lstm_config=LSTMConfig(max_epochs=config.max_epochs, seed=config.seed),
         on_fold_model=on_fold,
         on_net_model=on_net,
+        # every fold's GARCH fit, for the next retrain and the nightly extension to reuse
+        garch_cache=GarchFitCache(wh.models_dir / "production" / GARCH_FITS),
     )
     nets = {k: v for k, v in newest.items() if k != "fold"}
     save_production(wh.models_dir / "production", str(newest.get("fold")), nets, details)

@@ -45,8 +45,10 @@ def production_forecasts(
     lstm_config: LSTMConfig | None = None,
     on_fold_model: Callable[[Fold, TrainedLSTM], None] | None = None,
     on_net_model: Callable[[str, Fold, TrainedLSTM], None] | None = None,
+    garch_cache: GarchFitCache | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """Walk-forward rows of the production forecaster plus the built-ins in ``include``."""
+    """Walk-forward rows of the production forecaster plus the built-ins in ``include``;
+    ``garch_cache`` keeps the folds' GARCH fits for the next run and the nightly extension."""
     return candidate_forecasts(
         md,
         start,
@@ -57,6 +59,7 @@ def production_forecasts(
         lstm_config=lstm_config,
         on_fold_model=on_fold_model,
         on_net_model=on_net_model,
+        garch_cache=garch_cache,
     )
 
 

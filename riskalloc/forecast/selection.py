@@ -21,7 +21,13 @@ from riskalloc.forecast.combine import CombineBy, combine_walk_forward
 from riskalloc.forecast.evaluate import diebold_mariano, mz_r2, qlike
 from riskalloc.forecast.lstm import LSTMConfig, TrainedLSTM
 from riskalloc.forecast.targets import HORIZON, log_vol
-from riskalloc.forecast.walkforward import MODELS, Fold, fold_plan, walk_forward_forecasts
+from riskalloc.forecast.walkforward import (
+    MODELS,
+    Fold,
+    GarchFitCache,
+    fold_plan,
+    walk_forward_forecasts,
+)
 from riskalloc.market import MarketData
 
 Kind = Literal["baseline", "network", "combination"]
@@ -175,6 +181,7 @@ def candidate_forecasts(
     warmup_years: int = 1,
     horizon: int = HORIZON,
     on_net_model: Callable[[str, Fold, TrainedLSTM], None] | None = None,
+    garch_cache: GarchFitCache | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Walk-forward rows of ``candidates`` (and the built-ins in ``include``) over [start, end].
 
@@ -222,6 +229,7 @@ def candidate_forecasts(
         on_fold_model=on_fold_model,
         nets=nets,
         on_net_model=on_net,
+        garch_cache=garch_cache,
     )
     details["walk_forward_seconds"] = round(time.perf_counter() - t0, 1)
     folds = fold_plan(md.dates, str(warm.date()), end, horizon=horizon)

@@ -107,14 +107,19 @@ def _ewma_fold(panel: Panel, ewma: pd.DataFrame, fold: Fold) -> np.ndarray:
 
 class GarchFitCache:
     """Per-asset GARCH(1,1) fits on disk (JSON), keyed by a hash of the training returns and
-    the ``arch`` version: the nightly run refits only an asset whose training data changed
-    (a new year's fold, a revised price), and gets the same parameters as a fresh fit."""
+    the ``arch`` version: a rerun (the nightly extension, the weekly retrain) refits only an
+    asset whose training data changed (a new fold, a revised price), and gets the same
+    parameters as a fresh fit. Keeps the last ``keep`` fits per asset (one per yearly fold)."""
+
+    keep = 40
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
-            self._fits: dict[str, dict] = json.loads(self.path.read_text())
+            self._fits: dict[str, dict[str, dict | None]] = json.loads(self.path.read_text())
         except (OSError, ValueError):
+            self._fits = {}
+        if not all(isinstance(v, dict) for v in self._fits.values()):
             self._fits = {}
         self._dirty = False
         self.hits = 0
@@ -129,15 +134,18 @@ class GarchFitCache:
 
     def get(self, ticker: str, key: str) -> tuple[bool, dict[str, float] | None]:
         """(found, parameters; None for a fit that failed) for ``ticker`` under ``key``."""
-        entry = self._fits.get(ticker)
-        if entry is None or entry.get("key") != key:
+        fits = self._fits.get(ticker, {})
+        if key not in fits:
             return False, None
         self.hits += 1
-        return True, entry["params"]
+        return True, fits[key]
 
     def put(self, ticker: str, key: str, params: dict[str, float] | None) -> None:
-        """Remember ``ticker``'s latest fit (one per asset: the nightly reads only its year's)."""
-        self._fits[ticker] = {"key": key, "params": params}
+        """Remember a fit of ``ticker`` (the oldest goes beyond ``keep`` per asset)."""
+        fits = self._fits.setdefault(ticker, {})
+        fits[key] = params
+        while len(fits) > self.keep:
+            fits.pop(next(iter(fits)))
         self._dirty = True
 
     def save(self) -> None:

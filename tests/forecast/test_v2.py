@@ -320,6 +320,13 @@ def test_garch_fit_cache_returns_fresh_fits_and_refits_changed_data(
     got = garch_params(list(small_md.tickers), revised, before, again)
     assert again.hits == len(fresh) - 1 and got[t] != fresh[t]
     assert got[t] == garch_params([t], revised, before)[t]
+    # every fold's fit is kept (a retrain refits none of the earlier folds)
+    later = pd.Timestamp("2010-01-04")
+    garch_params(list(small_md.tickers), lr, later, again)
+    both = GarchFitCache(tmp_path / "fits.json")
+    garch_params(list(small_md.tickers), lr, before, both)
+    garch_params(list(small_md.tickers), lr, later, both)
+    assert both.hits == 2 * len(fresh)
 
 
 def test_shared_panels_equal_separate_builds(small_md: MarketData) -> None:
