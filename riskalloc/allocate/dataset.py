@@ -120,10 +120,9 @@ def build_allocator_data(
     # the wide feature frames, with a (date, ticker) blanked unless all its features are
     # finite: the rows build_asset_features keeps, without a long -> wide round trip
     frames = asset_feature_frames(md.select([*tickers]))
-    ok = np.logical_and.reduce(
-        [np.isfinite(frames[f].reindex(columns=tickers).to_numpy(float)) for f in ASSET_FEATURES]
-    )
-    wide = {f: frames[f].reindex(columns=tickers).where(ok) for f in ASSET_FEATURES}
+    frames = {f: frames[f].reindex(columns=tickers) for f in ASSET_FEATURES}
+    ok = np.logical_and.reduce([np.isfinite(v.to_numpy(float)) for v in frames.values()])
+    wide = {f: v.where(ok) for f, v in frames.items()}
     complete = pd.Series(ok.all(axis=1), index=frames[ASSET_FEATURES[0]].index)
     macro = build_macro_features(md).set_index("date")
     rets = md.returns().loc[:, tickers]

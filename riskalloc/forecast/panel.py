@@ -119,11 +119,13 @@ def build_panel(md: MarketData, horizon: int = HORIZON, features: FeatureSet = "
 
 class Panels:
     """The panels of one market data, built once and shared by every model that reads it
-    (the nightly run needs the v1 LSTM's, the baselines' and a v2 network's): the v2 panel
-    is built per horizon and the v1 one is that panel less ``V2_FEATURES``, the same array."""
+    (the nightly run needs the v1 LSTM's, the baselines' and a v2 network's). With
+    ``share_v2`` the v2 panel is built per horizon and the v1 one is that panel less
+    ``V2_FEATURES``, the same array; without it (no v2 reader) the v1 panel is built alone."""
 
-    def __init__(self, md: MarketData) -> None:
+    def __init__(self, md: MarketData, share_v2: bool = True) -> None:
         self.md = md
+        self.share_v2 = share_v2
         self._v2: dict[int, Panel] = {}
         self._v1: dict[int, Panel] = {}
 
@@ -132,6 +134,10 @@ class Panels:
         if features not in get_args(FeatureSet):
             known = get_args(FeatureSet)
             raise ConfigError(f"unknown feature set {features!r}; use one of {known}")
+        if features == "v1" and not self.share_v2:
+            if horizon not in self._v1:
+                self._v1[horizon] = build_panel(self.md, horizon)
+            return self._v1[horizon]
         if horizon not in self._v2:
             self._v2[horizon] = build_panel(self.md, horizon, "v2")
         if features == "v2":

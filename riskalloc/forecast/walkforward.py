@@ -272,9 +272,10 @@ def walk_forward_forecasts(
     cfg = lstm_config or LSTMConfig(seed=seed)
     if cfg.seed != seed:
         cfg = LSTMConfig(**{**cfg.to_dict(), "seed": seed})
-    panels = (panels or Panels(md)).check(md)
+    needs_v2 = any(c.features == "v2" for c in nets.values())
+    panels = (panels or Panels(md, share_v2=needs_v2)).check(md)
     panel = panels.get(horizon)
-    panel_v2 = panels.get(horizon, "v2") if any(c.features == "v2" for c in nets.values()) else None
+    panel_v2 = panels.get(horizon, "v2") if needs_v2 else None
     folds = fold_plan(panel.dates, start, end, retrain, horizon)
     log_ret = log_returns(md)
     har = har_design(log_ret)
@@ -381,7 +382,7 @@ def forecast_range(
 def net_panel(md: MarketData, trained: TrainedLSTM, panels: Panels | None = None) -> Panel:
     """The panel a trained network reads: v1 inputs, or v2 ones with its fold's GARCH filter."""
     h = trained_horizon(trained)
-    panels = (panels or Panels(md)).check(md)
+    panels = (panels or Panels(md, share_v2=trained.config.features == "v2")).check(md)
     if trained.config.features != "v2":
         return panels.get(h)
     panel = panels.get(h, "v2")

@@ -339,6 +339,8 @@ def test_shared_panels_equal_separate_builds(small_md: MarketData) -> None:
         assert a.feature_names == b.feature_names
         for name in ("x", "base", "target", "target_vol"):
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    alone = Panels(small_md, share_v2=False).get(21)  # no v2 reader: the v1 build only
+    np.testing.assert_array_equal(alone.x, panels.get(21).x)
     with pytest.raises(ConfigError, match="another MarketData"):
         panels.check(small_md.until("2008-12-31"))
 
