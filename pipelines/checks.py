@@ -1,6 +1,7 @@
 """Asset checks: thin wrappers around the pure ``riskalloc.quality`` functions."""
 
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import dagster as dg
 import numpy as np
@@ -12,6 +13,7 @@ from riskalloc.allocate.publish import validate_target_weights
 from riskalloc.errors import PublishError
 from riskalloc.quality import CheckOutcome
 from riskalloc.reports.guard import JumpLimits, jump_violations, weight_jumps
+from riskalloc.universe import Universe
 from riskalloc.warehouse import read_table
 from riskalloc.warehouse.catalog import table_exists
 
@@ -29,125 +31,114 @@ def _result(
     )
 
 
-def _prices(warehouse: WarehouseResource):
+def _table(warehouse: WarehouseResource, name: str):
     with warehouse.get_connection() as con:
-        return read_table(con, "prices")
+        return read_table(con, name)
 
 
-def _macro(warehouse: WarehouseResource):
-    with warehouse.get_connection() as con:
-        return read_table(con, "macro")
+class Check(NamedTuple):
+    """One check of a table: its description, whether it blocks, and the library test of the
+    table's rows against the universe's ids (tickers or series)."""
+
+    description: str
+    blocking: bool
+    run: Callable[[pd.DataFrame, list[str]], CheckOutcome]
 
 
-# name -> (description, blocking, check of the table and the universe's ids). Each table is
-# read once for all of its checks (one multi-asset check): at 500 assets the prices table has
-# ~3 M rows, and five separate checks read it five times.
-PRICE_CHECKS: dict[str, tuple[str, bool, Callable[[pd.DataFrame, list[str]], CheckOutcome]]] = {
+def table_checks(
+    asset: str, checks: dict[str, Check], ids: Callable[[Universe], list[str]], description: str
+) -> dg.AssetChecksDefinition:
+    """The checks of one table as one multi-asset check: the table is read once for all of
+    them (at 500 assets the prices table has ~3 M rows; five checks read it five times)."""
+    specs = [
+        dg.AssetCheckSpec(name, asset=asset, blocking=c.blocking, description=c.description)
+        for name, c in checks.items()
+    ]
+
+    @dg.multi_asset_check(
+        specs=specs, can_subset=True, name=f"{asset}_checks", description=description
+    )
+    def _checks(
+        context: dg.AssetCheckExecutionContext,
+        warehouse: WarehouseResource,
+        source: SourceResource,
+    ) -> Iterator[dg.AssetCheckResult]:
+        selected = {k.name for k in context.selected_asset_check_keys}
+        frame, known = _table(warehouse, asset), ids(source.universe())
+        for name, c in checks.items():
+            if name in selected:
+                yield _result(c.run(frame, known), name, asset)
+
+    return _checks
+
+
+PRICE_CHECKS = {
     # duplicate keys must not flow on
-    "prices_unique": (
+    "prices_unique": Check(
         "No duplicate (date, ticker).",
         True,
         lambda p, _: quality.check_unique_keys(p, ("date", "ticker")),
     ),
     # zero, negative or missing prices must not flow on
-    "prices_positive": (
-        "All prices finite and > 0.",
-        True,
-        lambda p, _: quality.check_positive_prices(p),
+    "prices_positive": Check(
+        "All prices finite and > 0.", True, lambda p, _: quality.check_positive_prices(p)
     ),
     # gaps mean a broken download; measured against the NYSE calendar
-    "prices_no_gaps": (
+    "prices_no_gaps": Check(
         "No gap over 5 NYSE sessions inside a history.",
         True,
         lambda p, _: quality.check_gaps(p, max_gap_days=5),
     ),
     # big moves are often real (2008, 2020) but can be split seams: shown, not blocked
-    "prices_plausible_moves": (
+    "prices_plausible_moves": Check(
         "Daily moves over 25% (warning, rows in metadata).",
         False,
         lambda p, _: quality.check_daily_moves(p, 0.25),
     ),
     # a ticker missing from the warehouse would silently drop out of the portfolio
-    "prices_complete": (
-        "Every universe ticker present.",
-        True,
-        lambda p, tickers: quality.check_present(p, tickers),
+    "prices_complete": Check(
+        "Every universe ticker present.", True, lambda p, ids: quality.check_present(p, ids)
     ),
 }
-MACRO_CHECKS: dict[str, tuple[str, bool, Callable[[pd.DataFrame, list[str]], CheckOutcome]]] = {
+MACRO_CHECKS = {
     # duplicate keys must not flow on
-    "macro_unique": (
+    "macro_unique": Check(
         "No duplicate (date, series_id).",
         True,
         lambda m, _: quality.check_unique_keys(m, ("date", "series_id")),
     ),
     # a stale VIX or spread would freeze the regime signal
-    "macro_not_stale": (
-        "No series stopped updating.",
-        True,
-        lambda m, _: quality.check_stale_series(m),
+    "macro_not_stale": Check(
+        "No series stopped updating.", True, lambda m, _: quality.check_stale_series(m)
     ),
     # look-ahead guard for every downstream feature
-    "macro_point_in_time": (
-        "available_at >= date everywhere.",
-        True,
-        lambda m, _: quality.check_point_in_time(m),
+    "macro_point_in_time": Check(
+        "available_at >= date everywhere.", True, lambda m, _: quality.check_point_in_time(m)
     ),
     # a missing indicator would break the macro state
-    "macro_complete": (
+    "macro_complete": Check(
         "Every universe series present.",
         True,
         lambda m, ids: quality.check_present(m, ids, key="series_id"),
     ),
 }
 
-
-def _specs(asset: str, table: dict) -> list[dg.AssetCheckSpec]:
-    return [
-        dg.AssetCheckSpec(name, asset=asset, blocking=blocking, description=desc)
-        for name, (desc, blocking, _) in table.items()
-    ]
-
-
-def _run_checks(
-    context: dg.AssetCheckExecutionContext, asset: str, table: dict, frame, ids: list[str]
-) -> Iterator[dg.AssetCheckResult]:
-    """The selected checks of ``table`` on one read of the asset's table."""
-    selected = {k.name for k in context.selected_asset_check_keys}
-    for name, (_, _, check) in table.items():
-        if name in selected:
-            yield _result(check(frame, ids), name, asset)
-
-
-@dg.multi_asset_check(specs=_specs("prices", PRICE_CHECKS), can_subset=True, name="prices_checks")
-def prices_checks(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, source: SourceResource
-) -> Iterator[dg.AssetCheckResult]:
-    """Keys, positivity, gaps, moves and coverage of the prices table, on one read of it."""
-    yield from _run_checks(
-        context, "prices", PRICE_CHECKS, _prices(warehouse), source.universe().tickers
-    )
-
-
-@dg.multi_asset_check(specs=_specs("macro", MACRO_CHECKS), can_subset=True, name="macro_checks")
-def macro_checks(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, source: SourceResource
-) -> Iterator[dg.AssetCheckResult]:
-    """Keys, staleness, point-in-time availability and coverage of the macro table."""
-    yield from _run_checks(
-        context, "macro", MACRO_CHECKS, _macro(warehouse), source.universe().series_ids
-    )
-
-
+prices_checks = table_checks(
+    "prices",
+    PRICE_CHECKS,
+    lambda u: u.tickers,
+    "Keys, positivity, gaps, moves and coverage of the prices table, on one read of it.",
+)
+macro_checks = table_checks(
+    "macro",
+    MACRO_CHECKS,
+    lambda u: u.series_ids,
+    "Keys, staleness, point-in-time availability and coverage of the macro table.",
+)
 INGEST_CHECKS = [prices_checks, macro_checks]
 
 
 # --- downstream checks ----------------------------------------------------------------------
-
-
-def _table(warehouse: WarehouseResource, name: str):
-    with warehouse.get_connection() as con:
-        return read_table(con, name)
 
 
 def _features_finite(f: pd.DataFrame, _: list[str]) -> CheckOutcome:
@@ -168,26 +159,16 @@ def _features_cover(f: pd.DataFrame, tickers: list[str]) -> CheckOutcome:
     )
 
 
-FEATURE_CHECKS: dict[str, tuple[str, bool, Callable[[pd.DataFrame, list[str]], CheckOutcome]]] = {
-    "features_finite": ("No NaN/inf feature values.", True, _features_finite),
-    "features_cover_universe": ("Every risky asset has features.", True, _features_cover),
+FEATURE_CHECKS = {
+    "features_finite": Check("No NaN/inf feature values.", True, _features_finite),
+    "features_cover_universe": Check("Every risky asset has features.", True, _features_cover),
 }
-
-
-@dg.multi_asset_check(
-    specs=_specs("features", FEATURE_CHECKS), can_subset=True, name="features_checks"
+features_checks = table_checks(
+    "features",
+    FEATURE_CHECKS,
+    lambda u: u.tickers,
+    "Finite values and coverage of every universe ticker, on one read of the features.",
 )
-def features_checks(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, source: SourceResource
-) -> Iterator[dg.AssetCheckResult]:
-    """Finite values and coverage of every universe ticker, on one read of the features."""
-    yield from _run_checks(
-        context,
-        "features",
-        FEATURE_CHECKS,
-        _table(warehouse, "features"),
-        source.universe().tickers,
-    )
 
 
 @dg.asset_check(asset="vol_forecasts", blocking=True, description="Forecasts finite and > 0.")
