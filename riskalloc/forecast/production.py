@@ -116,7 +116,7 @@ def write_forecast_eval(
 
 
 ARTEFACT = "production.json"
-GARCH_FITS = "garch_fits.json"  # the nightly's GARCH fits, reused while their data is unchanged
+GARCH_FITS = "garch_fits.json"  # every fold's GARCH fits: reused while their data is unchanged
 COLUMNS = ["date", "ticker", "model", "forecast_vol", "target_vol", "fold", "model_version"]
 
 
