@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from riskalloc.errors import ModelError
+from riskalloc.errors import ConfigError, ModelError
 from riskalloc.forecast.artefacts import forecaster_record, load_model, market_hash, save_model
 from riskalloc.forecast.lstm import TrainedLSTM, predict_lstm, train_lstm
 from riskalloc.forecast.panel import Panel, build_panel
@@ -42,6 +42,25 @@ def test_shrinkage_is_picked_on_validation(panel: Panel) -> None:
     t0 = len(panel.dates) - 30
     got = predict_lstm(tr, panel, t0, len(panel.dates) - 1)
     np.testing.assert_allclose(got, np.exp(panel.base[:, t0:]), rtol=1e-5)
+
+
+def test_an_epoch_draws_at_most_max_windows(trained: TrainedLSTM, panel: Panel) -> None:
+    # the cap bounds an epoch's cost at any universe size; above the window count it changes
+    # nothing (same weights bit for bit), below it each epoch trains on a fresh draw
+    fold = fold_plan(panel.dates, "2009-01-01", "2009-06-30")[0]
+    n = trained.meta["n_train"]
+    assert trained.meta["windows_per_epoch"] == n
+    uncapped = train_lstm(panel, fold.label_end, replace(TINY, max_windows=None))
+    for a, b in zip(uncapped.model.state_dict().values(), trained.model.state_dict().values()):
+        assert np.array_equal(a.numpy(), b.numpy())
+    cap = 2 * TINY.batch_size
+    assert cap < n
+    capped = train_lstm(panel, fold.label_end, replace(TINY, max_windows=cap))
+    assert capped.meta["windows_per_epoch"] == cap and capped.meta["n_train"] == n
+    w_capped = capped.model.state_dict()["lstm.weight_ih_l0"].numpy()
+    assert not np.array_equal(w_capped, trained.model.state_dict()["lstm.weight_ih_l0"].numpy())
+    with pytest.raises(ConfigError, match="max_windows"):
+        replace(TINY, max_windows=TINY.batch_size - 1)
 
 
 def test_training_respects_label_end(trained: TrainedLSTM, panel: Panel) -> None:
