@@ -229,7 +229,7 @@ def _train(panel: Panel, label_end: int, cfg: LSTMConfig) -> TrainedLSTM:
             f"too little history to train the forecaster before {panel.dates[label_end].date()}: "
             f"{len(a_tr)} training and {len(a_va)} validation windows"
         )
-    x = torch.as_tensor(np.nan_to_num(panel.x, nan=0.0))
+    x = torch.as_tensor(panel.x_filled)
     rows = panel.x[:, max(train_lo, 0) : train_hi + 1][
         panel.row_ok()[:, max(train_lo, 0) : train_hi + 1]
     ]
@@ -362,7 +362,7 @@ def predict_lstm(trained: TrainedLSTM, panel: Panel, t_lo: int, t_hi: int) -> np
     if len(a) == 0:
         return out
     ids = trained.asset_ids(panel.tickers)
-    x = torch.as_tensor(np.nan_to_num(panel.x, nan=0.0))
+    x = torch.as_tensor(panel.x_filled)
     with torch_threads(cfg.threads):
         pred = _predict_idx(trained.model, x, panel, ids, a, t, cfg.seq_len)
     out[a, t - t_lo] = np.exp(pred + float(trained.meta.get("log_bias", 0.0)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Literal, get_args
 
 import numpy as np
@@ -33,6 +34,12 @@ class Panel:
     target: np.ndarray  # (assets, dates) log realised vol over t+1..t+h; NaN where unknown
     target_vol: np.ndarray  # (assets, dates) the same, annualised vol (unfloored)
     horizon: int
+
+    @cached_property
+    def x_filled(self) -> np.ndarray:
+        """``x`` with NaN as 0 (what the networks read; masked by ``window_ok``), made once
+        per panel, not per fold and per prediction."""
+        return np.nan_to_num(self.x, nan=0.0)
 
     def row_ok(self) -> np.ndarray:
         """(assets, dates) True where every input feature is finite."""
