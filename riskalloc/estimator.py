@@ -83,19 +83,20 @@ class AdaptiveRiskBudgeting(_Base):
     """Risk budgeting with the exact layer, covariance inputs and overlays of allocator v2.
 
     On the last date of the history given to :meth:`fit`, with data up to that date only:
-    assets with a full ``corr_window`` of returns → Σ (sample correlation; sample, EWMA or
-    blended vols) → budgets (1/n, 1/K per asset class or a learned tilt) → the exact
-    risk-budgeting layer → optional trend and relative-vol-target overlays → partial
-    rebalancing at speed ``rebalance_speed`` over the last weeks' targets. The cash ETF of the
-    bundled universe (BIL), when present, is never a risky asset; weights may sum to less
-    than 1 (the rest is cash).
+    assets with a full ``corr_window`` of returns → Σ (sample correlation or its shrinkage to
+    constant correlation; sample, EWMA or blended vols) → budgets (1/n, 1/K per asset class or
+    a learned tilt) → the exact risk-budgeting layer → optional trend and relative-vol-target
+    overlays → partial rebalancing at speed ``rebalance_speed`` over the last weeks' targets.
+    The cash ETF of the bundled universe (BIL), when present, is never a risky asset; weights
+    may sum to less than 1 (the rest is cash).
 
     Parameters
     ----------
-    budgets, tilt_penalty, vol_source, corr_window, trend_lookback, trend_floor, vol_target,
-    target_window, max_exposure, rebalance_speed, ensemble
+    budgets, tilt_penalty, vol_source, corr_window, corr_shrink, trend_lookback, trend_floor,
+    vol_target, target_window, max_exposure, rebalance_speed, ensemble
         The :class:`~riskalloc.allocate.design.AllocatorDesign` fields (see its docstring);
-        defaults are the committed production design (ERC, blended vols, κ = 0.5).
+        defaults are the committed production design (``selected_design.json``: ERC on
+        a 126-day window, κ = 0.5).
         With κ < 1 the weights average the targets of up to ~7 weekly dates before the last
         one, so give at least ``corr_window`` + 40 days of history.
     random_state : int, default 0
@@ -135,6 +136,7 @@ class AdaptiveRiskBudgeting(_Base):
         tilt_penalty: float = _DEFAULT.tilt_penalty,
         vol_source: str = _DEFAULT.vol_source,
         corr_window: int = _DEFAULT.corr_window,
+        corr_shrink: str = _DEFAULT.corr_shrink,
         trend_lookback: int = _DEFAULT.trend_lookback,
         trend_floor: float = _DEFAULT.trend_floor,
         vol_target: float | None = _DEFAULT.vol_target,
@@ -150,6 +152,7 @@ class AdaptiveRiskBudgeting(_Base):
         self.tilt_penalty = tilt_penalty
         self.vol_source = vol_source
         self.corr_window = corr_window
+        self.corr_shrink = corr_shrink
         self.trend_lookback = trend_lookback
         self.trend_floor = trend_floor
         self.vol_target = vol_target

@@ -10,6 +10,11 @@ runs :func:`riskalloc.backtest.selection.run_selection` on the bundled data cut 
 - ``riskalloc/allocate/selected_design.json``: the choice that the out-of-sample run and
   production read (commit it, so the choice is visible in review);
 - the ``model_selection`` warehouse table, when ``--db`` names an existing warehouse.
+
+``--reuse benchmarks/results/model_selection_folds.csv`` takes the fold rows of the
+candidates already in that file (same key, same design) and runs only the new ones: how a
+second round adds candidates without re-running the first. Every candidate still counts as
+a trial. Run without it to recompute everything.
 """
 
 from __future__ import annotations
@@ -23,10 +28,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from riskalloc.allocate.design import AllocatorDesign
 from riskalloc.backtest.selection import (
+    SELECTION_COLUMNS,
     SelectionConfig,
+    SelectionResult,
+    choose,
     run_selection,
     search_space,
+    seeds_for,
     selection_table,
     write_selected,
 )
@@ -37,6 +47,28 @@ OUT = ROOT / "benchmarks" / "results"
 SELECTED = ROOT / "riskalloc" / "allocate" / "selected_design.json"
 
 
+def run_selection_reusing(
+    md: MarketData,
+    space: list[AllocatorDesign],
+    cfg: SelectionConfig,
+    previous: pd.DataFrame,
+    n_jobs: int,
+) -> SelectionResult:
+    """The selection with the fold rows of ``previous`` for the candidates it has (by key,
+    and only if it has every seed and fold of them) and fresh runs of the rest."""
+    if "kind" in previous:
+        previous = previous.loc[previous["kind"] == "candidate"]
+    rows = previous.loc[:, list(SELECTION_COLUMNS)]
+    want = {d.key: len(seeds_for(d, cfg.seeds)) for d in space}
+    have = rows.groupby("candidate")["seed"].nunique()
+    kept = [k for k, n in want.items() if have.get(k, 0) == n]
+    new = [d for d in space if d.key not in kept]
+    logging.info("reusing %d candidates' fold rows, running %d new ones", len(kept), len(new))
+    fresh = run_selection(md, new, cfg, n_jobs=n_jobs).rows if new else rows.iloc[:0]
+    old = rows.loc[rows["candidate"].isin(kept)]
+    return choose(md, pd.concat([old, fresh], ignore_index=True), space, cfg)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the selection and write its outputs; 0 on success."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -44,11 +76,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", default=None, help="warehouse to upsert model_selection into")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--selected", default=str(SELECTED))
+    ap.add_argument("--reuse", default=None, help="fold rows (CSV) of candidates already run")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     t0 = time.perf_counter()
     md = MarketData.sample()
-    result = run_selection(md, search_space(), SelectionConfig(), n_jobs=args.jobs)
+    space, cfg = search_space(), SelectionConfig()
+    if args.reuse:
+        result = run_selection_reusing(md, space, cfg, pd.read_csv(args.reuse), args.jobs)
+    else:
+        result = run_selection(md, space, cfg, n_jobs=args.jobs)
     wall = time.perf_counter() - t0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -89,7 +89,7 @@ def test_params_round_trip_clone_and_defaults_are_the_committed_design() -> None
     assert est.design() == load_design()
     params = est.get_params()
     assert set(AllocatorDesign().to_dict()) <= set(params) and params["random_state"] == 0
-    other = clone(est.set_params(rebalance_speed=1.0, vol_source="sample"))
+    other = clone(est.set_params(rebalance_speed=1.0, vol_source="sample", corr_window=252))
     assert other.get_params() == est.get_params()
     assert other.design().key == "equal-sample"
     with pytest.raises(ConfigError, match="vol_source"):
@@ -117,7 +117,7 @@ def test_walk_forward_matches_skfolio_risk_budgeting(returns: pd.DataFrame) -> N
     from skfolio.optimization import RiskBudgeting
 
     cv = WalkForward(train_size=252, test_size=63)
-    est = riskalloc.AdaptiveRiskBudgeting(vol_source="sample", rebalance_speed=1.0)
+    est = riskalloc.AdaptiveRiskBudgeting(vol_source="sample", corr_window=252, rebalance_speed=1.0)
     ours = cross_val_predict(est, returns, cv=cv)
     ref = cross_val_predict(RiskBudgeting(), 100 * returns, cv=cv)
     assert len(ours) == len(ref) > 10
@@ -197,7 +197,7 @@ def test_too_short_a_history_for_the_partial_rebalance_warns(returns: pd.DataFra
     """κ = 0.5 averages ~7 weekly targets; with one year of data the older ones are cash."""
     short = returns.iloc[-260:]
     with pytest.warns(UserWarning, match="count as cash"):
-        est = riskalloc.AdaptiveRiskBudgeting().fit(short)
+        est = riskalloc.AdaptiveRiskBudgeting(corr_window=252).fit(short)
     assert 0.0 < est.exposure_ < 0.9
     full = riskalloc.AdaptiveRiskBudgeting().fit(returns)
     assert full.exposure_ == pytest.approx(1.0)

@@ -20,6 +20,7 @@ from riskalloc.errors import ConfigError
 
 BudgetMode = Literal["equal", "class_equal", "learned_tilt"]
 VolSource = Literal["sample", "ewma", "blend"]
+CorrShrink = Literal["none", "constant"]
 SELECTED_DESIGN_FILE = "selected_design.json"
 
 
@@ -33,6 +34,10 @@ class AllocatorDesign:
     - ``vol_source``: volatilities of the covariance: the window's sample vols, EWMA vols
       (λ = 0.94, fast) or the average of the two variances; correlations always come from the
       trailing ``corr_window`` days.
+    - ``corr_shrink``: ``none`` keeps the window's sample correlation; ``constant`` shrinks
+      the sample covariance towards the constant-correlation target with the Ledoit-Wolf
+      (2004) intensity, estimated on the window (PyPortfolioOpt). At full intensity every
+      pair has the average correlation and equal risk is inverse volatility.
     - ``trend_floor``: weight multiplier of an asset whose trailing ``trend_lookback``-day
       return is below cash (time-series momentum); 1 switches the overlay off.
     - ``vol_target``: exposure = min(``max_exposure``, m · σ_ERC,long / σ_now), m the multiple
@@ -46,6 +51,7 @@ class AllocatorDesign:
     tilt_penalty: float = 1.0
     vol_source: VolSource = "sample"
     corr_window: int = 252
+    corr_shrink: CorrShrink = "none"
     trend_lookback: int = 252
     trend_floor: float = 1.0
     vol_target: float | None = None
@@ -60,6 +66,10 @@ class AllocatorDesign:
         if self.vol_source not in get_args(VolSource):
             raise ConfigError(
                 f"vol_source {self.vol_source!r}: use one of {list(get_args(VolSource))}"
+            )
+        if self.corr_shrink not in get_args(CorrShrink):
+            raise ConfigError(
+                f"corr_shrink {self.corr_shrink!r}: use one of {list(get_args(CorrShrink))}"
             )
         if self.tilt_penalty < 0:
             raise ConfigError(f"tilt_penalty must be ≥ 0, got {self.tilt_penalty}")
@@ -96,6 +106,8 @@ class AllocatorDesign:
         parts.append(self.vol_source)
         if self.corr_window != 252:
             parts.append(f"corr{self.corr_window}")
+        if self.corr_shrink == "constant":
+            parts.append("cc")
         if self.trend_floor < 1.0:
             parts.append(f"trend{self.trend_lookback}x{self.trend_floor:g}")
         if self.vol_target is not None:

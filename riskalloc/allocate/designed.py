@@ -3,7 +3,8 @@
 At each decision date t, on data up to t only:
 
 1. the eligible risky assets are those with a full ``corr_window`` of returns;
-2. Σ_t from that window (sample correlation; sample, EWMA or blended vols);
+2. Σ_t from that window (sample correlation, or its shrinkage to constant correlation;
+   sample, EWMA or blended vols);
 3. budgets: 1/n, 1/K per asset class, or a learned tilt around 1/n (the end-to-end
    network of :mod:`riskalloc.allocate.model` in tilt mode, averaged over ``ensemble``
    seeds, trained on data before each fold);
@@ -178,7 +179,7 @@ class DesignedStrategy:
         if not assets:
             return out
         r = window.loc[:, assets].to_numpy(float)
-        cov = window_covariance(r, d.vol_source)
+        cov = window_covariance(r, d.vol_source, d.corr_shrink)
         if d.budgets == "class_equal":
             b = class_budgets([md.asset_classes.get(t, "other") for t in assets])
         else:

@@ -7,6 +7,7 @@ window's assets, so a caller that passes ``md.until(t)`` cannot look ahead.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 
 from riskalloc.allocate.risk_budgeting import solve_risk_budgeting
@@ -23,11 +24,26 @@ def ewma_variance(returns: np.ndarray, lam: float = EWMA_LAMBDA) -> np.ndarray:
     return (w[:, None] * returns**2).sum(0) / w.sum()
 
 
-def window_covariance(returns: np.ndarray, vol_source: str) -> np.ndarray:
-    """Daily covariance of a (T, n) window: sample correlation with sample, EWMA or blended
-    variances (see :class:`~riskalloc.allocate.design.AllocatorDesign`)."""
-    cov = np.cov(returns, rowvar=False)
-    cov = np.atleast_2d(cov)
+def constant_correlation_shrunk(returns: np.ndarray) -> tuple[np.ndarray, float]:
+    """Ledoit-Wolf (2004) shrinkage of the sample covariance of a (T, n) window towards the
+    constant-correlation target, and its intensity δ ∈ [0, 1] (PyPortfolioOpt's estimator)."""
+    from pypfopt.risk_models import CovarianceShrinkage
+
+    est = CovarianceShrinkage(pd.DataFrame(returns), returns_data=True, frequency=1)
+    cov = est.ledoit_wolf("constant_correlation").to_numpy()
+    return cov, float(est.delta)
+
+
+def window_covariance(
+    returns: np.ndarray, vol_source: str, corr_shrink: str = "none"
+) -> np.ndarray:
+    """Daily covariance of a (T, n) window: the sample correlation (``corr_shrink="constant"``:
+    its Ledoit-Wolf shrinkage to constant correlation) with sample, EWMA or blended variances
+    (see :class:`~riskalloc.allocate.design.AllocatorDesign`)."""
+    cov = np.atleast_2d(np.cov(returns, rowvar=False))
+    if corr_shrink == "constant" and cov.shape[0] > 1:
+        # the target keeps each variance, so the variances below are the sample ones either way
+        cov = constant_correlation_shrunk(returns)[0]
     if vol_source == "sample":
         var = np.diag(cov).copy()
     else:

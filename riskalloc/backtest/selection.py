@@ -124,7 +124,15 @@ def search_space() -> list[AllocatorDesign]:
             ensemble=3,
         )
     ]
-    return rule_based + learned + ensemble
+    # covariance inputs (added in a second round, 2026-12-04): correlation windows of half and
+    # twice a year, and Ledoit-Wolf shrinkage to constant correlation, on the two best
+    # rule-based structures of the first round (equal budgets, κ = 0.5)
+    covariance = [
+        AllocatorDesign(vol_source=vol, rebalance_speed=0.5, **inputs)
+        for vol in ("sample", "blend")
+        for inputs in ({"corr_window": 126}, {"corr_window": 504}, {"corr_shrink": "constant"})
+    ]
+    return rule_based + learned + ensemble + covariance
 
 
 def fold_metrics(

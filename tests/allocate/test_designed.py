@@ -12,6 +12,7 @@ from riskalloc.allocate.design import AllocatorDesign, load_design
 from riskalloc.allocate.designed import DesignedStrategy, week_ends
 from riskalloc.allocate.overlays import (
     class_budgets,
+    constant_correlation_shrunk,
     ewma_variance,
     relative_exposure,
     risk_budget_weights,
@@ -55,6 +56,34 @@ def test_layer_hits_the_budgets_on_a_real_window(md):
     rc = w * (cov @ w)
     np.testing.assert_allclose(rc / rc.sum(), b, atol=1e-10)
     assert w.min() > 0 and abs(w.sum() - 1) < 1e-12
+
+
+def _corr(cov: np.ndarray) -> np.ndarray:
+    sd = np.sqrt(np.diag(cov))
+    return cov / np.outer(sd, sd)
+
+
+def test_constant_correlation_shrinkage_blends_towards_the_average_pair(md):
+    r = md.returns().loc["2014":"2014", TICKERS[:-1]].to_numpy()
+    sample = np.cov(r, rowvar=False)
+    shrunk = window_covariance(r, "sample", "constant")
+    _, delta = constant_correlation_shrunk(r)
+    # a multi-asset window has blocks (stocks vs bonds): the data ask for little shrinkage
+    assert 0.0 < delta < 0.5
+    np.testing.assert_allclose(np.diag(shrunk), np.diag(sample), rtol=1e-12)  # vols kept
+    rs, off = _corr(sample), ~np.eye(len(sample), dtype=bool)
+    expected = (1 - delta) * rs + delta * rs[off].mean()
+    np.testing.assert_allclose(_corr(shrunk)[off], expected[off], atol=1e-12)
+    # one common factor with equal loadings: the target is the truth, full intensity, and
+    # equal risk contributions are then inverse volatility
+    rng = np.random.default_rng(0)
+    x = (0.6 * rng.standard_normal((252, 1)) + 0.8 * rng.standard_normal((252, 6))) * 0.01
+    x *= np.linspace(0.5, 2.0, 6)
+    assert constant_correlation_shrunk(x)[1] == 1.0
+    w = risk_budget_weights(window_covariance(x, "sample", "constant"), np.full(6, 1 / 6))
+    inv = 1 / x.std(axis=0, ddof=1)
+    np.testing.assert_allclose(w, inv / inv.sum(), rtol=1e-8)
+    assert AllocatorDesign(corr_shrink="constant").key == "equal-sample-cc"
 
 
 def test_ewma_variance_reacts_faster_than_the_sample(md):
@@ -175,6 +204,7 @@ def test_learned_tilt_penalty_pulls_budgets_towards_equal(md):
         {"max_exposure": 2.0},
         {"vol_target": -1.0},
         {"corr_window": 5},
+        {"corr_shrink": "identity"},
     ],
 )
 def test_bad_designs_are_refused_up_front(bad):
