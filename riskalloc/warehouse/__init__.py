@@ -5,7 +5,13 @@ from __future__ import annotations
 from riskalloc.warehouse.catalog import table_exists
 from riskalloc.warehouse.connection import Warehouse, resolve_inside
 from riskalloc.warehouse.mirror import sync_parquet, verify_parquet
-from riskalloc.warehouse.reads import last_dates, query_readonly, read_table, table_fingerprint
+from riskalloc.warehouse.reads import (
+    last_dates,
+    not_positive,
+    query_readonly,
+    read_table,
+    table_fingerprint,
+)
 from riskalloc.warehouse.store import UpsertResult, drop_table, upsert
 from riskalloc.warehouse.tables import TABLES, TableSpec, table_spec
 
@@ -16,6 +22,7 @@ __all__ = [
     "Warehouse",
     "drop_table",
     "last_dates",
+    "not_positive",
     "query_readonly",
     "read_table",
     "resolve_inside",

@@ -172,6 +172,26 @@ def read_table(
     return df
 
 
+def not_positive(
+    con: duckdb.DuckDBPyConnection, name: str, column: str, limit: int = 20
+) -> tuple[int, pd.DataFrame]:
+    """How many rows of ``name`` have ``column`` missing, NaN, infinite or ≤ 0, and the first
+    ``limit`` of them by key: counted inside DuckDB, so a check of a large table reads no rows
+    it does not report."""
+    spec = table_spec(name)
+    if not table_exists(con, spec.name):
+        raise WarehouseError(f"table {spec.name!r} does not exist yet; materialise it first")
+    if column not in table_columns(con, spec.name):
+        raise SchemaError(f"table {spec.name!r} has no column {column!r}")
+    bad = f'"{column}" IS NULL OR NOT (isfinite("{column}") AND "{column}" > 0)'
+    (count,) = con.execute(f'SELECT count(*) FROM "{spec.name}" WHERE {bad}').fetchone()
+    keys = ", ".join(f'"{k}"' for k in spec.key)
+    head = con.execute(
+        f'SELECT * FROM "{spec.name}" WHERE {bad} ORDER BY {keys} LIMIT {int(limit)}'
+    ).df()
+    return int(count), head
+
+
 def last_dates(con: duckdb.DuckDBPyConnection, name: str, key: str) -> dict[str, pd.Timestamp]:
     """Last stored date per ticker/series (for incremental downloads)."""
     spec = table_spec(name)

@@ -18,6 +18,7 @@ from riskalloc.warehouse import (
     Warehouse,
     drop_table,
     last_dates,
+    not_positive,
     read_table,
     resolve_inside,
     sync_parquet,
@@ -233,3 +234,24 @@ def test_drop_table_removes_the_table_and_its_mirror(tmp_path, small_prices):
         assert drop_table(wh, con, "prices") is False
         upsert(wh, con, "prices", small_prices)  # rebuilt from scratch
         assert verify_parquet(wh, con, "prices") == []
+
+
+def test_not_positive_counts_bad_forecasts_inside_duckdb(tmp_path, small_prices):
+    # real 21-day vols of the bundled slice as forecasts, four of them spoiled
+    px = small_prices.pivot(index="date", columns="ticker", values="adj_close")
+    vol = (px.pct_change().rolling(21).std() * 252**0.5).dropna().stack().rename("forecast_vol")
+    rows = vol.reset_index().assign(model="ewma")
+    spoiled = [(3, 0.0), (5, -0.2), (8, float("inf")), (13, float("nan"))]
+    for i, value in spoiled:
+        rows.loc[i, "forecast_vol"] = value
+    wh = Warehouse(tmp_path)
+    with wh.connect() as con:
+        upsert(wh, con, "vol_forecasts", rows)
+        count, head = not_positive(con, "vol_forecasts", "forecast_vol", limit=3)
+        assert count == len(spoiled) and len(head) == 3
+        expected = rows.iloc[[i for i, _ in spoiled]].sort_values(["date", "ticker", "model"])
+        assert list(head["ticker"]) == list(expected["ticker"].iloc[:3])
+        with pytest.raises(SchemaError, match="no column 'vol'"):
+            not_positive(con, "vol_forecasts", "vol")
+        with pytest.raises(WarehouseError, match="does not exist"):
+            not_positive(con, "features", "ewma_vol")
