@@ -28,15 +28,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from riskalloc.allocate.design import AllocatorDesign
 from riskalloc.backtest.selection import (
-    SELECTION_COLUMNS,
     SelectionConfig,
-    SelectionResult,
-    choose,
     run_selection,
     search_space,
-    seeds_for,
     selection_table,
     write_selected,
 )
@@ -45,28 +40,6 @@ from riskalloc.market import MarketData
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
 SELECTED = ROOT / "riskalloc" / "allocate" / "selected_design.json"
-
-
-def run_selection_reusing(
-    md: MarketData,
-    space: list[AllocatorDesign],
-    cfg: SelectionConfig,
-    previous: pd.DataFrame,
-    n_jobs: int,
-) -> SelectionResult:
-    """The selection with the fold rows of ``previous`` for the candidates it has (by key,
-    and only if it has every seed and fold of them) and fresh runs of the rest."""
-    if "kind" in previous:
-        previous = previous.loc[previous["kind"] == "candidate"]
-    rows = previous.loc[:, list(SELECTION_COLUMNS)]
-    want = {d.key: len(seeds_for(d, cfg.seeds)) for d in space}
-    have = rows.groupby("candidate")["seed"].nunique()
-    kept = [k for k, n in want.items() if have.get(k, 0) == n]
-    new = [d for d in space if d.key not in kept]
-    logging.info("reusing %d candidates' fold rows, running %d new ones", len(kept), len(new))
-    fresh = run_selection(md, new, cfg, n_jobs=n_jobs).rows if new else rows.iloc[:0]
-    old = rows.loc[rows["candidate"].isin(kept)]
-    return choose(md, pd.concat([old, fresh], ignore_index=True), space, cfg)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,11 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     t0 = time.perf_counter()
     md = MarketData.sample()
-    space, cfg = search_space(), SelectionConfig()
-    if args.reuse:
-        result = run_selection_reusing(md, space, cfg, pd.read_csv(args.reuse), args.jobs)
-    else:
-        result = run_selection(md, space, cfg, n_jobs=args.jobs)
+    reuse = pd.read_csv(args.reuse) if args.reuse else None
+    result = run_selection(md, search_space(), SelectionConfig(), n_jobs=args.jobs, reuse=reuse)
     wall = time.perf_counter() - t0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -248,22 +248,53 @@ def run_selection(
     designs: Sequence[AllocatorDesign] | None = None,
     cfg: SelectionConfig | None = None,
     n_jobs: int = 1,
+    reuse: pd.DataFrame | None = None,
 ) -> SelectionResult:
-    """Evaluate every (design, seed) on the development folds and choose the best eligible."""
+    """Evaluate every (design, seed) on the development folds and choose the best eligible.
+
+    ``reuse``: fold rows of an earlier run (``model_selection_folds.csv``); a candidate whose
+    key has rows there for every seed it needs is not run again (how a second round adds
+    candidates). Every candidate still counts as a trial.
+    """
     cfg = cfg or SelectionConfig()
     md = md.until(cfg.dev_end)
     designs = list(designs or search_space())
     by_key = {d.key: d for d in designs}
     if len(by_key) != len(designs):
         raise ConfigError("two candidates of the search space have the same key")
-    jobs = [(d, s, cfg) for d, s in selection_units(designs, cfg)]
-    log.info("selection: %d candidates, %d units of work", len(designs), len(jobs))
-    if n_jobs > 1:
+    kept = _reusable(reuse, designs, cfg)
+    done = set(kept["candidate"])
+    jobs = [(d, s, cfg) for d, s in selection_units(designs, cfg) if d.key not in done]
+    log.info(
+        "selection: %d candidates, %d units of work, %d candidates reused",
+        len(designs),
+        len(jobs),
+        len(done),
+    )
+    if n_jobs > 1 and jobs:
         with ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(md,)) as pool:
             frames = list(pool.map(_work, jobs))
     else:
         frames = [evaluate_candidate(md, d, s, c) for d, s, c in jobs]
-    return choose(md, pd.concat(frames, ignore_index=True), designs, cfg)
+    rows = pd.concat([kept, *frames] if len(kept) else frames, ignore_index=True)
+    return choose(md, rows, designs, cfg)
+
+
+def _reusable(
+    reuse: pd.DataFrame | None, designs: Sequence[AllocatorDesign], cfg: SelectionConfig
+) -> pd.DataFrame:
+    """The rows of ``reuse`` for the designs it holds whole (every needed seed), by key."""
+    cols = list(SELECTION_COLUMNS)
+    if reuse is None or reuse.empty:
+        return pd.DataFrame(columns=cols)
+    rows = reuse.loc[reuse["kind"] == "candidate"] if "kind" in reuse else reuse
+    parts = []
+    for d in designs:
+        seeds = seeds_for(d, cfg.seeds)
+        mine = rows.loc[(rows["candidate"] == d.key) & rows["seed"].isin(seeds), cols]
+        if set(mine["seed"]) == set(seeds):
+            parts.append(mine)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
 
 
 def choose(

@@ -83,3 +83,19 @@ def test_search_space_is_declared_with_unique_keys_and_seeded_learning():
     assert len({d.key for d in space}) == len(space)
     assert any(d.learned for d in space) and any(d.ensemble > 1 for d in space)
     assert len(SelectionConfig().seeds) >= 3
+
+
+def test_a_second_round_reuses_the_first_rounds_rows(small, result):
+    """Rows of candidates already run are taken as they are; only new candidates run, and the
+    scores, the choice and the trial count are those of a run of everything."""
+    first = result.rows.loc[result.rows["candidate"] != SPACE[1].key]
+    again = run_selection(small, SPACE, CFG, reuse=first.assign(kind="candidate"))
+    pd.testing.assert_frame_equal(
+        again.summary.sort_values("candidate").reset_index(drop=True),
+        result.summary.sort_values("candidate").reset_index(drop=True),
+    )
+    assert again.chosen == result.chosen and again.n_trials == len(SPACE)
+    # a reused row is used as given: a doctored one moves its candidate's score
+    doctored = result.rows.assign(sharpe=result.rows["sharpe"] + 1.0)
+    moved = run_selection(small, SPACE, CFG, reuse=doctored)
+    assert (moved.summary["mean_sharpe"] > result.summary["mean_sharpe"].min() + 0.9).all()
