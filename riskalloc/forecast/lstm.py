@@ -6,8 +6,6 @@ the next h days as ``log EWMA vol + correction``, so an untrained head starts at
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Literal, get_args
 
@@ -18,7 +16,7 @@ from torch import nn
 from riskalloc.errors import ConfigError, ModelError
 from riskalloc.forecast.panel import FeatureSet, Panel
 from riskalloc.seeding import seed_everything, torch_device
-from riskalloc.training import EarlyStopping, fit_with_early_stopping
+from riskalloc.training import EarlyStopping, fit_with_early_stopping, torch_threads
 
 Loss = Literal["logmse", "qlike"]
 Base = Literal["ewma", "garch"]
@@ -145,18 +143,6 @@ def loss_fn(kind: Loss, pred: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     raise ModelError(f"unknown forecaster loss {kind!r}; use 'logmse' or 'qlike'")
 
 
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Temporarily set torch's intra-op threads: this small LSTM is fastest on one thread, and
-    on a busy 2-core machine 2 threads measured ~16x slower (spin-waiting)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(max(1, n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def _gather(panel_x: torch.Tensor, a: np.ndarray, t: np.ndarray, seq_len: int) -> torch.Tensor:
     """Windows x[a, t-seq_len+1 .. t] as (n, seq_len, features)."""
     offs = torch.arange(-seq_len + 1, 1)
@@ -276,7 +262,12 @@ def _train(panel: Panel, label_end: int, cfg: LSTMConfig) -> TrainedLSTM:
         return float(loss_fn(cfg.val_metric, torch.as_tensor(pred_va), torch.as_tensor(y_va)))
 
     fit = fit_with_early_stopping(
-        model, cfg.max_epochs, run_epoch, validate, EarlyStopping("min", cfg.patience, 1e-6)
+        model,
+        cfg.max_epochs,
+        run_epoch,
+        validate,
+        EarlyStopping("min", cfg.patience, 1e-6),
+        threads=cfg.threads,
     )
     best, best_epoch, history = fit.best_score, fit.best_epoch, fit.history
     log_bias = _lognormal_bias(model, x, panel, ids, a_tr, t_tr, cfg) if cfg.bias_correct else 0.0

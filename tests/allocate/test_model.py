@@ -169,3 +169,29 @@ def test_train_options_are_checked_when_built_not_mid_training(kwargs, pattern):
         TrainConfig(**kwargs)
     with pytest.raises(ConfigError, match="budget_mode"):
         NetworkConfig(4, 3, budget_mode="softmax")
+
+
+def test_a_fit_gives_the_same_weights_whatever_the_callers_threads(sample_md):
+    """The allocator network trained from a 2-thread caller equals the 1-thread one bit for bit
+    (torch's parallel sums depend on the thread count; the fit pins one), and the caller's
+    setting is restored."""
+    from riskalloc.allocate.dataset import build_allocator_data
+    from riskalloc.allocate.train import TrainConfig, train_allocator
+
+    data = build_allocator_data(
+        sample_md.select(["SPY", "EFA", "TLT", "IEF", "GLD", "LQD", "BIL"]),
+        start="2012-01-01",
+        end="2014-12-31",
+    )
+    cfg = TrainConfig(epochs=2, blocks_per_epoch=16)
+    old = torch.get_num_threads()
+    states = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            net = train_allocator(data, train_cfg=cfg)
+            assert torch.get_num_threads() == n
+            states.append(net.model.state_dict())
+    finally:
+        torch.set_num_threads(old)
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
