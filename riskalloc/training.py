@@ -110,34 +110,26 @@ def fit_with_early_stopping(
     torch threads (one by default: the same weights whatever the machine's cores).
     """
     with torch_threads(threads):
-        return _fit(model, max_epochs, run_epoch, validate, stopping, score_name, progress)
-
-
-def _fit(
-    model: _Module,
-    max_epochs: int,
-    run_epoch: Callable[[int], Mapping[str, float]],
-    validate: Callable[[int], float],
-    stopping: EarlyStopping,
-    score_name: str,
-    progress: str | None,
-) -> FitResult:
-    """``fit_with_early_stopping`` body (runs under the configured thread count)."""
-    best = math.inf if stopping.mode == "min" else -math.inf
-    best_state, best_epoch, bad, history = copy.deepcopy(model.state_dict()), -1, 0, []
-    epochs = tqdm(range(max_epochs), desc=progress, disable=progress is None, leave=False)
-    for epoch in epochs:
-        model.train()
-        logged = dict(run_epoch(epoch))
+        best = math.inf if stopping.mode == "min" else -math.inf
+        best_state, best_epoch, bad, history = copy.deepcopy(model.state_dict()), -1, 0, []
+        epochs = tqdm(range(max_epochs), desc=progress, disable=progress is None, leave=False)
+        for epoch in epochs:
+            model.train()
+            logged = dict(run_epoch(epoch))
+            model.eval()
+            score = float(validate(epoch))
+            history.append({"epoch": epoch, **logged, score_name: score})
+            if stopping.improves(score, best):
+                best, best_state, best_epoch, bad = (
+                    score,
+                    copy.deepcopy(model.state_dict()),
+                    epoch,
+                    0,
+                )
+            else:
+                bad += 1
+                if stopping.patience is not None and bad >= stopping.patience:
+                    break
+        model.load_state_dict(best_state)
         model.eval()
-        score = float(validate(epoch))
-        history.append({"epoch": epoch, **logged, score_name: score})
-        if stopping.improves(score, best):
-            best, best_state, best_epoch, bad = score, copy.deepcopy(model.state_dict()), epoch, 0
-        else:
-            bad += 1
-            if stopping.patience is not None and bad >= stopping.patience:
-                break
-    model.load_state_dict(best_state)
-    model.eval()
-    return FitResult(best, best_epoch, history)
+        return FitResult(best, best_epoch, history)

@@ -40,10 +40,11 @@ def window_covariance(
     """Daily covariance of a (T, n) window: the sample correlation (``corr_shrink="constant"``:
     its Ledoit-Wolf shrinkage to constant correlation) with sample, EWMA or blended variances
     (see :class:`~riskalloc.allocate.design.AllocatorDesign`)."""
-    cov = np.atleast_2d(np.cov(returns, rowvar=False))
-    if corr_shrink == "constant" and cov.shape[0] > 1:
+    if corr_shrink == "constant" and returns.shape[1] > 1:
         # the target keeps each variance, so the variances below are the sample ones either way
         cov = constant_correlation_shrunk(returns)[0]
+    else:
+        cov = np.atleast_2d(np.cov(returns, rowvar=False))
     if vol_source == "sample":
         var = np.diag(cov).copy()
     else:
