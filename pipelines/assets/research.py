@@ -13,7 +13,7 @@ from pipelines.metadata import table_preview
 from pipelines.resources import SourceResource, WarehouseResource
 from riskalloc.atomic import atomic_write_text
 from riskalloc.backtest import robustness_grid as grid
-from riskalloc.backtest import selection
+from riskalloc.backtest import selection, selection_partitions
 
 GROUP = "research"
 
@@ -89,7 +89,7 @@ def selection_assets(
         context: dg.AssetExecutionContext, source: SourceResource, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         """One (design, seed) of the allocator selection on the 2009-2016 development folds."""
-        rows = selection.run_unit(
+        rows = selection_partitions.run_unit(
             warehouse.warehouse(), source.universe(), context.partition_key, designs, cfg
         )
         return dg.MaterializeResult(
@@ -105,9 +105,9 @@ def selection_assets(
         """Every candidate scored (the ``model_selection`` table) and the chosen design, written
         to research/model_selection/selected_design.json for review."""
         wh = warehouse.warehouse()
-        result = selection.merge_units(wh, source.universe(), designs, cfg)
+        result = selection_partitions.merge_units(wh, source.universe(), designs, cfg)
         path = selection.write_selected(
-            result, wh.root / "research" / selection.EXPERIMENT / "selected_design.json"
+            result, wh.root / "research" / selection_partitions.EXPERIMENT / "selected_design.json"
         )
         return dg.MaterializeResult(
             metadata={

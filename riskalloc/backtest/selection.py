@@ -26,7 +26,6 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -40,10 +39,6 @@ from riskalloc.backtest.metrics import compute_metrics
 from riskalloc.backtest.walkforward import run_walk_forward
 from riskalloc.errors import ConfigError
 from riskalloc.market import MarketData
-
-if TYPE_CHECKING:
-    from riskalloc.universe import Universe
-    from riskalloc.warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -363,53 +358,3 @@ def seeds_for(design: AllocatorDesign, seeds: Iterable[int]) -> list[int]:
     """The seeds a design actually needs (one for a rule-based design)."""
     seeds = list(seeds)
     return seeds if design.learned else seeds[:1]
-
-
-EXPERIMENT = "model_selection"  # the folder of its unit files under <warehouse>/research
-
-
-def _market(wh: Warehouse, universe: Universe) -> MarketData:
-    """The warehouse's market, read with a read-only connection (units run in parallel)."""
-    from riskalloc.market import load_market_data
-
-    with wh.connect(read_only=True) as con:
-        return load_market_data(con, universe)
-
-
-def run_unit(
-    wh: Warehouse,
-    universe: Universe,
-    key: str,
-    designs: Sequence[AllocatorDesign] | None = None,
-    cfg: SelectionConfig | None = None,
-) -> pd.DataFrame:
-    """One partition of the selection: evaluate unit ``key`` on the warehouse's market and
-    write its fold rows to its own Parquet file (never to DuckDB)."""
-    from riskalloc.warehouse.units import write_unit
-
-    cfg = cfg or SelectionConfig()
-    design, seed = unit_by_key(list(designs or search_space()), cfg, key)
-    rows = evaluate_candidate(_market(wh, universe), design, seed, cfg)
-    write_unit(wh, EXPERIMENT, key, {"fold_rows": rows})
-    return rows
-
-
-def merge_units(
-    wh: Warehouse,
-    universe: Universe,
-    designs: Sequence[AllocatorDesign] | None = None,
-    cfg: SelectionConfig | None = None,
-) -> SelectionResult:
-    """Read every unit's fold rows, :func:`choose`, and upsert the ``model_selection`` table
-    (the selection's one DuckDB writer)."""
-    from riskalloc.warehouse.store import upsert
-    from riskalloc.warehouse.units import read_units
-
-    cfg = cfg or SelectionConfig()
-    designs = list(designs or search_space())
-    keys = [unit_key(d, s) for d, s in selection_units(designs, cfg)]
-    rows = read_units(wh, EXPERIMENT, "fold_rows", keys)
-    result = choose(_market(wh, universe), rows, designs, cfg)
-    with wh.connect() as con:
-        upsert(wh, con, "model_selection", selection_table(result))
-    return result
