@@ -49,6 +49,7 @@ STAGE_OF = {
 # what the learned allocator can train on: every risky asset alive on every decision day, from
 # a year before the forecaster's first fold (2010-01-01) on; so no delistings or gaps here
 PIPELINE_PROFILE = {"delist_share": 0.0, "gap_share": 0.0, "latest_inception": "2008-12-31"}
+PARALLEL_OPS = ("vol_forecaster", "allocator_fold_models", "backtest")  # ops taking n_jobs
 # ``--mode tiny``: the least walk-forward work that still trains every model once (the
 # forecaster's warm-up and two yearly folds with 2 LSTM epochs, one quarter-year backtest fold, the
 # least that leaves the allocator its 382 training days):
@@ -71,29 +72,72 @@ def stage_of(step: str) -> str:
 
 
 class RssSampler:
-    """Samples this process's resident memory and CPU seconds every ``every`` s (daemon thread).
+    """Samples the resident memory and CPU seconds of this process *and its descendants*
+    (joblib's worker processes with ``--n-jobs``) every ``every`` s (daemon thread).
 
-    CPU seconds (all threads, user + system) show a stage's cost without the time it waited
-    for a core, which on a shared 2-core machine can be most of its wall time.
+    Memory is the sum of the processes' RSS, an upper bound (pages that two of them map, like
+    memory-mapped arrays, count twice); ``pss`` keeps the sum of their proportional set sizes
+    (shared pages split between the processes), what the machine really had to hold. CPU
+    seconds (all threads, user + system; live descendants from /proc, finished ones from the
+    kernel's reaped-children count) show a stage's cost without the time it waited for a core.
     """
 
     def __init__(self, every: float = 0.1) -> None:
         self.every = every
         self.samples: list[tuple[float, int]] = []
+        self.pss: list[tuple[float, int]] = []
         self.cpu: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._page = os.sysconf("SC_PAGE_SIZE")
+        self._tick = os.sysconf("SC_CLK_TCK")
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _rss(self) -> int:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * self._page
+    def _descendants(self) -> list[int]:
+        """Pids of every live process below this one (from /proc/*/stat parent ids)."""
+        parent: dict[int, int] = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/stat") as fh:
+                        parent[int(d)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+        out, frontier = [], [os.getpid()]
+        while frontier:
+            kids = [p for p, pp in parent.items() if pp in frontier]
+            out += kids
+            frontier = kids
+        return out
+
+    def _proc(self, pid: int | str) -> tuple[int, int, float]:
+        """(RSS bytes, PSS bytes, CPU seconds) of one process; zeros once it has gone."""
+        try:
+            with open(f"/proc/{pid}/statm") as fh:
+                rss = int(fh.read().split()[1]) * self._page
+            pss = rss
+            try:
+                with open(f"/proc/{pid}/smaps_rollup") as fh:
+                    for line in fh:
+                        if line.startswith("Pss:"):
+                            pss = int(line.split()[1]) * 1024
+                            break
+            except OSError:
+                pass
+            with open(f"/proc/{pid}/stat") as fh:
+                f = fh.read().rsplit(")", 1)[1].split()
+            return rss, pss, (int(f[11]) + int(f[12])) / self._tick
+        except (OSError, IndexError, ValueError):
+            return 0, 0, 0.0
 
     def _run(self) -> None:
         while not self._stop.is_set():
             now, t = time.time(), os.times()
-            self.samples.append((now, self._rss()))
-            self.cpu.append((now, t.user + t.system))
+            self_rss, self_pss, _ = self._proc("self")
+            kids = [self._proc(p) for p in self._descendants()]
+            self.samples.append((now, self_rss + sum(k[0] for k in kids)))
+            self.pss.append((now, self_pss + sum(k[1] for k in kids)))
+            reaped = t.children_user + t.children_system
+            self.cpu.append((now, t.user + t.system + reaped + sum(k[2] for k in kids)))
             self._stop.wait(self.every)
 
     def __enter__(self) -> RssSampler:
@@ -111,12 +155,13 @@ class RssSampler:
         near = [min(self.cpu, key=lambda s: abs(s[0] - t))[1] for t in (t0, t1)]
         return max(0.0, near[1] - near[0])
 
-    def peak(self, t0: float, t1: float) -> int:
+    def peak(self, t0: float, t1: float, which: str = "rss") -> int:
         """Highest sample in ``[t0, t1]`` (the nearest sample if none fell inside)."""
-        inside = [r for t, r in self.samples if t0 <= t <= t1]
+        samples = self.samples if which == "rss" else self.pss
+        inside = [r for t, r in samples if t0 <= t <= t1]
         if inside:
             return max(inside)
-        return min(self.samples, key=lambda s: abs(s[0] - t0))[1] if self.samples else 0
+        return min(samples, key=lambda s: abs(s[0] - t0))[1] if samples else 0
 
 
 def step_windows(instance: Any, run_id: str) -> dict[str, tuple[float, float, bool]]:
@@ -172,8 +217,10 @@ def restage(rec: dict) -> dict:
     return {**rec, "stages": out}
 
 
-def child(n: int, data: Path, home: Path, mode: str) -> dict:
-    """One n in this process: main_job to the second-to-last day, then the nightly run."""
+def child(n: int, data: Path, home: Path, mode: str, n_jobs: int = 1) -> dict:
+    """One n in this process: main_job to the second-to-last day, then the nightly run;
+    ``n_jobs`` > 1 lets the forecaster's folds, the fold models and the backtest's strategies
+    run in that many worker processes (their memory and CPU are measured with this one's)."""
     os.environ["RISKALLOC_DB"] = str(home / "warehouse" / "riskalloc.duckdb")
     os.environ["DAGSTER_HOME"] = str(home / "dagster_home")
     os.environ["RISKALLOC_SOURCE"] = "files"
@@ -202,6 +249,10 @@ def child(n: int, data: Path, home: Path, mode: str) -> dict:
     if mode == "tiny":  # only the ops this job has
         nodes = set(main_job.graph.node_names())
         cfg["ops"].update({k: {"config": v} for k, v in TINY_CONFIG.items() if k in nodes})
+    if n_jobs != 1:
+        for op in PARALLEL_OPS:
+            old = cfg["ops"].get(op, {}).get("config", {})
+            cfg["ops"][op] = {"config": {**old, "n_jobs": n_jobs}}
     dg.validate_run_config(main_job, cfg)
     instance = dg.DagsterInstance.ephemeral()
     with RssSampler() as sampler:
@@ -225,7 +276,16 @@ def child(n: int, data: Path, home: Path, mode: str) -> dict:
     return {
         "main_job_s": round(main_s, 1),
         "nightly_s": round(nightly_s, 1),
-        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
+        "n_jobs": n_jobs,
+        "peak_rss_gib": round(
+            max(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                max((r for _, r in sampler.samples), default=0),
+            )
+            / 2**30,
+            3,
+        ),
+        "peak_pss_gib": round(max((r for _, r in sampler.pss), default=0) / 2**30, 3),
         "success": bool(full.success and inc.success),
         "failed_steps": sorted(k for k, (_, _, ok) in {**main_w, **inc_w}.items() if not ok),
         "nightly_job": job.name,
@@ -246,7 +306,7 @@ def child(n: int, data: Path, home: Path, mode: str) -> dict:
     }
 
 
-def run_one(n: int, mode: str, seed: int, workdir: Path, log: Path | None) -> dict:
+def run_one(n: int, mode: str, seed: int, workdir: Path, log: Path | None, n_jobs: int = 1) -> dict:
     """Generate the universe, run the child for ``n``, add the parent-side measurements."""
     from riskalloc.synthetic import make_synthetic_universe
 
@@ -256,7 +316,7 @@ def run_one(n: int, mode: str, seed: int, workdir: Path, log: Path | None) -> di
     gen_s = time.perf_counter() - t0
     out = workdir / f"child_{n}.json"
     cmd = [sys.executable, __file__, "--child", str(n), "--data", str(data), "--home", str(home)]
-    cmd += ["--mode", mode, "--out", str(out)]
+    cmd += ["--mode", mode, "--out", str(out), "--n-jobs", str(n_jobs)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     load0 = os.getloadavg()[0]
@@ -501,6 +561,12 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
     ap.add_argument("--mode", choices=("full", "quick", "tiny"), default="full")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--n-jobs",
+        type=int,
+        default=1,
+        help="worker processes for the forecaster, fold models and backtest (their n_jobs)",
+    )
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--log", type=Path, default=None, help="append the children's output here")
     ap.add_argument("--merge", action="store_true", help="keep other n already in --out")
@@ -522,7 +588,7 @@ def main() -> None:
     ap.add_argument("--home", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child is not None:
-        res = child(args.child, args.data, args.home, args.mode)
+        res = child(args.child, args.data, args.home, args.mode, args.n_jobs)
         args.out.write_text(json.dumps(res, indent=2) + "\n")
         return
 
@@ -553,7 +619,8 @@ def main() -> None:
     try:
         for n in args.sizes:
             print(f"n={n} ({args.mode}) ...", flush=True)
-            per_n[str(n)] = {"mode": args.mode, **run_one(n, args.mode, args.seed, work, args.log)}
+            res = run_one(n, args.mode, args.seed, work, args.log, args.n_jobs)
+            per_n[str(n)] = {"mode": args.mode, **res}
             r = per_n[str(n)]
             print(
                 f"  main_job {r.get('main_job_s')} s, nightly {r.get('nightly_s')} s, "

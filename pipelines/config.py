@@ -24,6 +24,9 @@ class ForecasterConfig(dg.Config):
     start: str = Field("2010-01-01", description="First forecast date (yearly folds from here).")
     seed: int = Field(0, description="Seed of the LSTM.")
     max_epochs: int = Field(8, description="LSTM epochs per fold (early stopping on validation).")
+    n_jobs: int = Field(
+        1, description="Folds trained at once in worker processes (-1: every core); same rows."
+    )
 
 
 class AllocatorNetworkConfig(dg.Config):
@@ -44,6 +47,9 @@ class BacktestConfig(dg.Config):
     seed: int = Field(0, description="Seed of the learned strategies.")
     ablations: bool = Field(True, description="Also run the ablations of riskalloc.")
     epochs: int = Field(20, description="Allocator epochs per fold (early stopping).")
+    n_jobs: int = Field(
+        1, description="Fold models / strategies run at once in worker processes (-1: all cores)."
+    )
 
 
 class ShapConfig(dg.Config):

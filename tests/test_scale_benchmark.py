@@ -56,3 +56,23 @@ def test_restage_sums_steps_and_keeps_peaks(scale):
     st = scale.restage(rec)["stages"]
     assert st["ingest"] == {"s": 3.0, "peak_rss_gib": 1.2, "cpu_s": 2.0}
     assert st["features"]["cpu_s"] == 3.0 and st["nightly"]["cpu_s"] == 7.0
+
+
+def test_sampler_counts_worker_processes(scale):
+    """Memory and CPU of a child process (a joblib worker) are in the samples, not only ours."""
+    import subprocess
+    import time
+
+    burn = (
+        "import time; b = bytearray(300 * 2**20); t = time.process_time()\n"
+        "while time.process_time() - t < 1.0: pass\n"
+        "time.sleep(0.5)"
+    )
+    with scale.RssSampler(every=0.05) as s:
+        t0 = time.time()
+        idle = s._proc("self")[0]
+        subprocess.run([sys.executable, "-c", burn], check=True)
+        t1 = time.time()
+    assert s.peak(t0, t1) - idle > 250 * 2**20  # the child's 300 MiB buffer was counted
+    assert s.peak(t0, t1, "pss") > 0
+    assert s.cpu_between(t0, t1) > 0.8  # its CPU second too (live, then reaped)

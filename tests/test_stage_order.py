@@ -2,7 +2,8 @@
 
 Stage order: sources → warehouse → market → features → forecast → allocate → backtest →
 reports. A stage module may import its own stage, earlier stages and the ground modules;
-ground modules (errors, typing, seeding, training (the one early-stopping loop), atomic,
+ground modules (errors, typing, seeding, training (the one early-stopping loop), parallel
+(the one process pool), atomic,
 calendar (the NYSE trading days), universe (the universe file schema), quality (pure checks
 the sources validate with)) import only ground modules; the facade modules
 (``riskalloc/__init__``, ``api``, ``estimator``, ``datasets``, ``synthetic``, ``cli``) may
@@ -27,7 +28,17 @@ ORDER = (
     "backtest",
     "reports",
 )
-GROUND = ("errors", "typing", "seeding", "training", "atomic", "calendar", "universe", "quality")
+GROUND = (
+    "errors",
+    "typing",
+    "seeding",
+    "training",
+    "parallel",
+    "atomic",
+    "calendar",
+    "universe",
+    "quality",
+)
 FACADE = ("api", "estimator", "datasets", "synthetic", "cli")
 
 

@@ -15,10 +15,16 @@ from riskalloc.allocate.artefacts import (
 )
 from riskalloc.allocate.dataset import load_allocator_inputs
 from riskalloc.allocate.train import TrainConfig
-from riskalloc.backtest.fold_models import fold_model_cache, train_fold_models
+from riskalloc.backtest.fold_models import (
+    fold_model_cache,
+    missing_fold_models,
+    train_ends,
+    train_fold_models,
+)
 from riskalloc.backtest.headline import run_headline
 from riskalloc.backtest.metrics import HEADLINE
 from riskalloc.backtest.report import write_report
+from riskalloc.backtest.schedule import DEFAULT_RETRAIN
 from riskalloc.warehouse.reads import read_table
 from riskalloc.warehouse.registry import register
 from riskalloc.warehouse.store import upsert
@@ -46,6 +52,7 @@ def allocator_fold_models(
         config.end,
         seed=config.seed,
         train_cfg=TrainConfig(epochs=config.epochs),
+        n_jobs=config.n_jobs,
     )
     data = inputs.data()
     digest = inputs_hash(data)
@@ -83,7 +90,17 @@ def backtest(
     folds = fold_model_cache(
         load_allocator(wh.models_dir / "allocator" / v) for v in allocator_fold_models
     )
-    reused = {k[2] for k in folds}
+    train_cfg = TrainConfig(epochs=config.epochs)
+    missing = missing_fold_models(
+        folds, inputs.md, config.start, config.end, config.seed, train_cfg
+    )
+    n_folds = len(train_ends(inputs.md, config.start, config.end, DEFAULT_RETRAIN))
+    if config.ablations and missing:
+        context.log.warning(
+            "%d riskalloc_v1 fold models will be retrained (none registered for this config): %s",
+            len(missing),
+            ", ".join(missing),
+        )
     head = run_headline(
         inputs.md,
         inputs.forecast(),
@@ -93,17 +110,10 @@ def backtest(
         rebalances=(config.rebalance,),
         seeds=(config.seed,),
         ablations=config.ablations,
-        train_cfg=TrainConfig(epochs=config.epochs),
+        train_cfg=train_cfg,
         fold_models=folds,
+        n_jobs=config.n_jobs,
     )
-    retrained = [k for k in folds if k[0] == "riskalloc_v1" and k[2] not in reused]
-    if retrained:
-        context.log.warning(
-            "%d riskalloc_v1 fold models retrained (their config differs from the registered "
-            "ones): %s",
-            len(retrained),
-            ", ".join(k[2] for k in retrained),
-        )
     g = head.grid
     with warehouse.get_connection() as con:
         upsert(wh, con, "backtest_returns", g.returns)
@@ -138,7 +148,7 @@ def backtest(
             "stress_drawdowns_vs_erc": table_preview(head.drawdowns, limit=60),
             "covid_equity_cut": table_preview(head.covid, limit=20),
             "strategies": len(hl),
-            "fold_models_reused": len(reused) - len(retrained),
+            "fold_models_reused": n_folds - len(missing) if config.ablations else 0,
         }
     )
 

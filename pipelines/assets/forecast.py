@@ -74,6 +74,7 @@ def vol_forecaster(
         on_net_model=on_net,
         # every fold's GARCH fit, for the next retrain and the nightly extension to reuse
         garch_cache=GarchFitCache(wh.models_dir / "production" / GARCH_FITS),
+        n_jobs=config.n_jobs,
     )
     nets = {k: v for k, v in newest.items() if k != "fold"}
     save_production(wh.models_dir / "production", str(newest.get("fold")), nets, details)

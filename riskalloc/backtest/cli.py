@@ -32,6 +32,7 @@ from riskalloc.backtest.schedule import (
 )
 from riskalloc.errors import ConfigError, DataError, RiskallocError
 from riskalloc.market import MarketData
+from riskalloc.parallel import effective_n_jobs
 from riskalloc.sources.files import FileSource
 from riskalloc.universe import Asset, Series, Universe, load_universe
 
@@ -91,6 +92,12 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="allocator design JSON for riskalloc (default: the committed selected design)",
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--n-jobs",
+        type=int,
+        default=1,
+        help="strategies run at once in worker processes (-1: every core); same results",
+    )
     return p
 
 
@@ -222,6 +229,8 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
     """Do the backtest described by ``args``; return the metrics frame (also on disk)."""
     start, end = _dates(args)
     names = _names(args)
+    n_jobs = int(getattr(args, "n_jobs", 1))
+    effective_n_jobs(n_jobs)  # --n-jobs 0 fails before any reading or fitting
     src = FileSource(prices_path=args.prices, macro_path=args.macro)
     prices, macro = src.fetch_prices(), src.fetch_macro()
     uni = _universe(args, sorted(set(prices["ticker"])), sorted(set(macro["series_id"])))
@@ -247,6 +256,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
         risk_measures=("variance",),
         seeds=(seed,),
         retrain=getattr(args, "retrain", DEFAULT_RETRAIN),
+        n_jobs=n_jobs,
     )
     returns, weights = grid.returns, grid.weights
     from riskalloc.backtest.headline import add_significance

@@ -7,8 +7,8 @@ takes. Labels: the strategy name, suffixed ``_cvar`` etc. for non-variance measu
 returns/weights tables (whose keys lack ``risk_measure``) stay unique.
 
 The unit of work is a :class:`GridCell` (strategy, risk measure, seed): cells share nothing
-but their inputs, so :func:`run_grid` runs them one after another and the Dagster
-``backtest_grid`` asset runs each as a partition.
+but their inputs, so :func:`run_grid` runs them one after another (or ``n_jobs`` at a time
+in worker processes) and the Dagster ``backtest_grid`` asset runs each as a partition.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 import pandas as pd
 
@@ -26,6 +27,7 @@ from riskalloc.backtest.schedule import REBALANCES, rebalance_dates
 from riskalloc.backtest.strategy import Strategy
 from riskalloc.backtest.walkforward import run_walk_forward
 from riskalloc.market import MarketData
+from riskalloc.parallel import effective_n_jobs, parallel_map
 
 log = logging.getLogger(__name__)
 
@@ -162,15 +164,30 @@ def run_grid(
     risk_measures: Iterable[str] = ("variance", "cvar"),
     seeds: Iterable[int] = (0,),
     retrain: str = "yearly",
+    n_jobs: int | None = 1,
 ) -> GridResult:
     """Run every combination; one metrics frame with strategy, period, cost_bps, rebalance,
-    seed, risk_measure and the metrics (the :func:`grid_cells`, one after another)."""
+    seed, risk_measure and the metrics (the :func:`grid_cells`, ``n_jobs`` at a time, in
+    worker processes when more than one; the rows and their order do not depend on it)."""
     costs, rebalances = list(costs), list(rebalances)
+    effective_n_jobs(n_jobs)
     cells = grid_cells(factories, risk_measures, seeds)
-    return concat_results(
-        run_grid_cell(factories[c.name], md, start, end, c, costs, rebalances, retrain)
-        for c in cells
-    )
+    run = partial(_run_cell, md, start, end, costs, rebalances, retrain)
+    return concat_results(parallel_map(run, [(factories[c.name], c) for c in cells], n_jobs))
+
+
+def _run_cell(
+    md: MarketData,
+    start: str | pd.Timestamp,
+    end: str | pd.Timestamp,
+    costs: list[float],
+    rebalances: list[str],
+    retrain: str,
+    job: tuple[StrategyFactory, GridCell],
+) -> GridResult:
+    """:func:`run_grid_cell` of one (factory, cell) pair (the unit ``parallel_map`` sends)."""
+    factory, cell = job
+    return run_grid_cell(factory, md, start, end, cell, costs, rebalances, retrain)
 
 
 SUMMARY_METRICS: tuple[str, ...] = (

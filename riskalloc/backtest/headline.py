@@ -108,7 +108,8 @@ def riskalloc_factories(
 
     ``fold_models`` is the cache the strategies share (a fold's model is trained once for all
     rebalance frequencies and costs); pass the one :func:`fold_model_cache` built from trained
-    fold models to reuse them instead of retraining. It is filled in place.
+    fold models to reuse them instead of retraining. It is filled in place (in this process:
+    a grid run with ``n_jobs`` > 1 fills its workers' copies).
     """
     pre = data if data is not None else build_allocator_data(md, vol_forecast)
     base = train_cfg or TrainConfig()
@@ -148,9 +149,10 @@ def run_headline(
     v1: bool | None = None,
     retrain: str = DEFAULT_RETRAIN,
     n_trials: int | None = None,
+    n_jobs: int | None = 1,
 ) -> Headline:
     """Walk-forward every strategy over [start, end], test each Sharpe ratio against ERC and
-    equal weight, and summarise the stress periods.
+    equal weight, and summarise the stress periods (``n_jobs`` strategies at a time).
 
     ``design`` defaults to the committed production design; ``v1`` (default: with the
     ablations) adds the first allocator, which needs ``vol_forecast``; its fold models are
@@ -174,6 +176,7 @@ def run_headline(
         risk_measures=risk_measures,
         seeds=seeds,
         retrain=retrain,
+        n_jobs=n_jobs,
     )
     grid.metrics = add_significance(grid, n_trials=n_trials)
     return Headline(grid, *stress_summary(grid, md))

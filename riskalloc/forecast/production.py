@@ -46,9 +46,11 @@ def production_forecasts(
     on_fold_model: Callable[[Fold, TrainedLSTM], None] | None = None,
     on_net_model: Callable[[str, Fold, TrainedLSTM], None] | None = None,
     garch_cache: GarchFitCache | None = None,
+    n_jobs: int | None = 1,
 ) -> tuple[pd.DataFrame, dict]:
     """Walk-forward rows of the production forecaster plus the built-ins in ``include``;
-    ``garch_cache`` keeps the folds' GARCH fits for the next run and the nightly extension."""
+    ``garch_cache`` keeps the folds' GARCH fits for the next run and the nightly extension;
+    ``n_jobs`` folds train at once (same rows)."""
     return candidate_forecasts(
         md,
         start,
@@ -60,6 +62,7 @@ def production_forecasts(
         on_fold_model=on_fold_model,
         on_net_model=on_net_model,
         garch_cache=garch_cache,
+        n_jobs=n_jobs,
     )
 
 

@@ -182,6 +182,7 @@ def candidate_forecasts(
     horizon: int = HORIZON,
     on_net_model: Callable[[str, Fold, TrainedLSTM], None] | None = None,
     garch_cache: GarchFitCache | None = None,
+    n_jobs: int | None = 1,
 ) -> tuple[pd.DataFrame, dict]:
     """Walk-forward rows of ``candidates`` (and the built-ins in ``include``) over [start, end].
 
@@ -230,6 +231,7 @@ def candidate_forecasts(
         nets=nets,
         on_net_model=on_net,
         garch_cache=garch_cache,
+        n_jobs=n_jobs,
     )
     details["walk_forward_seconds"] = round(time.perf_counter() - t0, 1)
     folds = fold_plan(md.dates, str(warm.date()), end, horizon=horizon)

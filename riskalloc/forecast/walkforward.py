@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import arch
@@ -33,6 +34,7 @@ from riskalloc.forecast.lstm import LSTMConfig, TrainedLSTM, predict_lstm, train
 from riskalloc.forecast.panel import Panel, Panels, attach_garch
 from riskalloc.forecast.targets import HORIZON
 from riskalloc.market import MarketData
+from riskalloc.parallel import effective_n_jobs, parallel_map
 
 log = logging.getLogger(__name__)
 
@@ -169,27 +171,49 @@ def garch_params(
     log_ret: pd.DataFrame,
     before: pd.Timestamp,
     cache: GarchFitCache | None = None,
+    n_jobs: int | None = 1,
 ) -> dict[str, dict[str, float]]:
     """Per-asset GARCH(1,1) parameters fitted on returns dated < ``before`` (>= 252 of them);
-    with ``cache``, fits whose training returns are unchanged are read back, not refitted."""
-    out = {}
-    for t in tickers:
-        train = log_ret[t].loc[log_ret.index < before].dropna()
-        if len(train) < 252:
-            continue
-        if cache is None:
-            params = _fit_params(train)
-        else:
-            key = cache.key(train)
-            found, params = cache.get(t, key)
-            if not found:
-                params = _fit_params(train)
-                cache.put(t, key, params)
-        if params is not None:
-            out[t] = params
+    with ``cache``, fits whose training returns are unchanged are read back, not refitted;
+    the fits left to do run on ``n_jobs`` workers (one asset per task, same numbers)."""
+    return garch_params_by_cut(tickers, log_ret, [before], cache, n_jobs)[0]
+
+
+def garch_params_by_cut(
+    tickers: list[str],
+    log_ret: pd.DataFrame,
+    befores: list[pd.Timestamp],
+    cache: GarchFitCache | None = None,
+    n_jobs: int | None = 1,
+) -> list[dict[str, dict[str, float]]]:
+    """:func:`garch_params` for each cut in ``befores`` (every fold of a walk-forward), with
+    all the fits the cache does not hold done in one pass over the workers."""
+    trains: list[dict[str, pd.Series]] = []
+    for before in befores:
+        cut = log_ret.loc[log_ret.index < before]
+        trains.append({t: tr for t in tickers if len(tr := cut[t].dropna()) >= 252})
+    params: list[dict[str, dict[str, float] | None]] = [{} for _ in befores]
+    todo: list[tuple[int, str, str | None]] = []  # (cut, ticker, cache key)
+    for i, by_ticker in enumerate(trains):
+        for t, train in by_ticker.items():
+            key = cache.key(train) if cache is not None else None
+            if cache is not None and key is not None:
+                found, p = cache.get(t, key)
+                if found:
+                    params[i][t] = p
+                    continue
+            todo.append((i, t, key))
+    fits = parallel_map(_fit_params, [trains[i][t] for i, t, _ in todo], n_jobs)
+    for (i, t, key), p in zip(todo, fits, strict=True):
+        params[i][t] = p
+        if cache is not None and key is not None:
+            cache.put(t, key, p)
     if cache is not None:
         cache.save()
-    return out
+    return [
+        {t: p[t] for t in by_ticker if p[t] is not None}
+        for p, by_ticker in zip(params, trains, strict=True)
+    ]
 
 
 def garch_paths(
@@ -236,6 +260,67 @@ def _har_fold(panel: Panel, har_x: np.ndarray, fold: Fold) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class _FoldWork:
+    """What every fold of one walk-forward reads (shared with the worker processes)."""
+
+    panel: Panel
+    panel_v2: Panel | None
+    log_ret: pd.DataFrame
+    har_x: np.ndarray
+    ewma: pd.DataFrame
+    alive: np.ndarray
+    models: tuple[str, ...]
+    nets: dict[str, LSTMConfig]
+    cfg: LSTMConfig
+    horizon: int
+
+
+def _run_fold(
+    work: _FoldWork, job: tuple[Fold, dict[str, dict[str, float]]]
+) -> tuple[list[pd.DataFrame], list[tuple[str, TrainedLSTM]], TrainedLSTM | None, float]:
+    """One fold's rows of every model, its trained networks, its v1 LSTM and its seconds."""
+    fold, params = job
+    t0 = time.perf_counter()
+    panel, models = work.panel, work.models
+    live = work.alive[:, fold.start : fold.end + 1]
+    parts, trained_nets, trained = [], [], None
+    if "ewma" in models:
+        v = np.where(live, _ewma_fold(panel, work.ewma, fold), np.nan)
+        parts.append(_long(panel, fold, "ewma", v, _version("ewma", fold.name, {"lam": 0.94})))
+    if "har" in models:
+        v = np.where(live, _har_fold(panel, work.har_x, fold), np.nan)
+        ver = _version("har", fold.name, {"label_end": str(panel.dates[fold.label_end])})
+        parts.append(_long(panel, fold, "har", v, ver))
+    if "garch" in models:
+        v = np.where(live, _garch_fold(panel, work.log_ret, fold, params), np.nan)
+        ver = _version("garch", fold.name, {"train_end": str(panel.dates[fold.start - 1])})
+        parts.append(_long(panel, fold, "garch", v, ver))
+    for name, net_cfg in work.nets.items():
+        net_panel = panel
+        if net_cfg.features == "v2":
+            assert work.panel_v2 is not None
+            g = garch_paths(panel.dates, panel.tickers, work.log_ret, params, work.horizon)
+            net_panel = attach_garch(work.panel_v2, g, as_base=net_cfg.base == "garch")
+        t_net = time.perf_counter()
+        net = train_lstm(net_panel, fold.label_end, net_cfg)
+        net.meta["train_seconds"] = round(time.perf_counter() - t_net, 2)
+        net.meta["garch_params"] = params if net_cfg.features == "v2" else {}
+        stable = {k: v for k, v in net.meta.items() if k != "train_seconds"}
+        ver = _version(name, fold.name, {**net_cfg.to_dict(), **stable})
+        net.meta["version"] = ver
+        trained_nets.append((name, net))
+        v = np.where(live, predict_lstm(net, net_panel, fold.start, fold.end), np.nan)
+        parts.append(_long(net_panel, fold, name, v, ver))
+    if "lstm" in models:
+        trained = train_lstm(panel, fold.label_end, work.cfg)
+        ver = _version("lstm", fold.name, {**work.cfg.to_dict(), **trained.meta})
+        trained.meta["version"] = ver
+        v = predict_lstm(trained, panel, fold.start, fold.end)
+        parts.append(_long(panel, fold, "lstm", v, ver))
+    return parts, trained_nets, trained, time.perf_counter() - t0
+
+
 def walk_forward_forecasts(
     md: MarketData,
     start: str = "2012-01-01",
@@ -250,6 +335,7 @@ def walk_forward_forecasts(
     on_net_model: Callable[[str, Fold, TrainedLSTM], None] | None = None,
     panels: Panels | None = None,
     garch_cache: GarchFitCache | None = None,
+    n_jobs: int | None = 1,
 ) -> pd.DataFrame:
     """Long frame (date, ticker, model, forecast_vol, target_vol, fold, model_version).
 
@@ -260,10 +346,13 @@ def walk_forward_forecasts(
     forecasts as input, from parameters fitted before the fold); ``on_net_model(name, fold,
     trained)`` sees each of them. ``panels`` shares input panels built from the same ``md``
     with other callers; ``garch_cache`` reuses GARCH fits whose training data is unchanged.
+    ``n_jobs`` runs the folds (and the GARCH fits) on that many worker processes: same rows,
+    callbacks still called here in fold order.
     """
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
         raise ConfigError(f"unknown forecast models {unknown}; choose from {MODELS}")
+    effective_n_jobs(n_jobs)  # a bad n_jobs fails before any work
     nets = dict(nets or {})
     clash = sorted(set(nets) & set(MODELS))
     if clash:
@@ -284,53 +373,27 @@ def walk_forward_forecasts(
         axis=2,
     )
     ewma = ewma_forecast(log_ret).reindex(columns=panel.tickers)
-    alive = panel.row_ok()
-    parts = []
-    for fold in folds:
-        t0 = time.perf_counter()
-        live = alive[:, fold.start : fold.end + 1]
-        if "ewma" in models:
-            v = np.where(live, _ewma_fold(panel, ewma, fold), np.nan)
-            parts.append(_long(panel, fold, "ewma", v, _version("ewma", fold.name, {"lam": 0.94})))
-        if "har" in models:
-            v = np.where(live, _har_fold(panel, har_x, fold), np.nan)
-            ver = _version("har", fold.name, {"label_end": str(panel.dates[fold.label_end])})
-            parts.append(_long(panel, fold, "har", v, ver))
-        params = (
-            garch_params(panel.tickers, log_ret, panel.dates[fold.start], garch_cache)
-            if "garch" in models or panel_v2 is not None
-            else {}
+    work = _FoldWork(
+        panel, panel_v2, log_ret, har_x, ewma, panel.row_ok(), models, nets, cfg, horizon
+    )
+    # GARCH first, every fold's fits in one pass: the cache is read and written here only
+    params = (
+        garch_params_by_cut(
+            panel.tickers, log_ret, [panel.dates[f.start] for f in folds], garch_cache, n_jobs
         )
-        if "garch" in models:
-            v = np.where(live, _garch_fold(panel, log_ret, fold, params), np.nan)
-            ver = _version("garch", fold.name, {"train_end": str(panel.dates[fold.start - 1])})
-            parts.append(_long(panel, fold, "garch", v, ver))
-        for name, net_cfg in nets.items():
-            net_panel = panel
-            if net_cfg.features == "v2":
-                assert panel_v2 is not None
-                g = garch_paths(panel.dates, panel.tickers, log_ret, params, horizon)
-                net_panel = attach_garch(panel_v2, g, as_base=net_cfg.base == "garch")
-            t_net = time.perf_counter()
-            trained = train_lstm(net_panel, fold.label_end, net_cfg)
-            trained.meta["train_seconds"] = round(time.perf_counter() - t_net, 2)
-            trained.meta["garch_params"] = params if net_cfg.features == "v2" else {}
-            stable = {k: v for k, v in trained.meta.items() if k != "train_seconds"}
-            ver = _version(name, fold.name, {**net_cfg.to_dict(), **stable})
-            trained.meta["version"] = ver
-            if on_net_model is not None:
-                on_net_model(name, fold, trained)
-            v = np.where(live, predict_lstm(trained, net_panel, fold.start, fold.end), np.nan)
-            parts.append(_long(net_panel, fold, name, v, ver))
-        if "lstm" in models:
-            trained = train_lstm(panel, fold.label_end, cfg)
-            ver = _version("lstm", fold.name, {**cfg.to_dict(), **trained.meta})
-            trained.meta["version"] = ver
-            if on_fold_model is not None:
-                on_fold_model(fold, trained)
-            v = predict_lstm(trained, panel, fold.start, fold.end)
-            parts.append(_long(panel, fold, "lstm", v, ver))
-        log.info("forecast fold %s done in %.1f s", fold.name, time.perf_counter() - t0)
+        if "garch" in models or panel_v2 is not None
+        else [{} for _ in folds]
+    )
+    done = parallel_map(partial(_run_fold, work), list(zip(folds, params, strict=True)), n_jobs)
+    parts = []
+    for fold, (fold_parts, trained_nets, trained, seconds) in zip(folds, done, strict=True):
+        if on_net_model is not None:
+            for name, net in trained_nets:
+                on_net_model(name, fold, net)
+        if trained is not None and on_fold_model is not None:
+            on_fold_model(fold, trained)
+        parts.extend(fold_parts)
+        log.info("forecast fold %s done in %.1f s", fold.name, seconds)
     cols = ["date", "ticker", "model", "forecast_vol", "target_vol", "fold", "model_version"]
     if not parts:
         return pd.DataFrame(columns=cols)

@@ -82,21 +82,23 @@ def _create_table(con: duckdb.DuckDBPyConnection, spec: TableSpec, df: pd.DataFr
 
 
 def _prepare(df: pd.DataFrame, spec: TableSpec, columns: list[str], now: datetime) -> pd.DataFrame:
-    out = df.copy()
-    if "ingested_at" in columns and "ingested_at" not in out.columns:
-        out["ingested_at"] = pd.Timestamp(now).tz_localize(None)
-    extra = sorted(set(out.columns) - set(columns))
-    missing = sorted(set(columns) - set(out.columns))
+    """``df`` in the table's column order (one copy, ``ingested_at`` added where missing)."""
+    stamp = "ingested_at" in columns and "ingested_at" not in df.columns
+    have = set(df.columns) | ({"ingested_at"} if stamp else set())
+    extra, missing = sorted(have - set(columns)), sorted(set(columns) - have)
     if extra or missing:
         raise SchemaError(
             f"table {spec.name!r}: frame columns do not match the table "
             f"(missing {missing}, unexpected {extra})"
         )
-    dup = out.duplicated(list(spec.key), keep=False)
+    dup = df.duplicated(list(spec.key), keep=False)
     if dup.any():
-        sample = out.loc[dup, list(spec.key)].head(5).astype(str).values.tolist()
+        sample = df.loc[dup, list(spec.key)].head(5).astype(str).values.tolist()
         raise SchemaError(f"table {spec.name!r}: duplicate keys in frame, e.g. {sample}")
-    return out.loc[:, columns]
+    out = df.loc[:, [c for c in columns if c in df.columns]]
+    if stamp:
+        out.insert(columns.index("ingested_at"), "ingested_at", pd.Timestamp(now).tz_localize(None))
+    return out
 
 
 @dataclass
@@ -131,10 +133,16 @@ def _upsert_in_transaction(
         differs = " OR ".join(f't."{c}" IS DISTINCT FROM s."{c}"' for c in values) or "FALSE"
         collist = ", ".join(f'"{c}"' for c in columns)
         n_before = con.execute(f'SELECT count(*) FROM "{spec.name}"').fetchall()[0][0]
+        # only what the mirror needs of the new or changed rows: their partitions (a whole-
+        # table first write would otherwise come back to pandas in full)
+        col = spec.partition_by_year
+        what = f's."{col}"' if col is not None else "1"
         changed = con.execute(
-            f"SELECT * FROM _ra_stage s WHERE NOT EXISTS "
+            f"SELECT DISTINCT {what} AS part FROM _ra_stage s WHERE NOT EXISTS "
             f'(SELECT 1 FROM "{spec.name}" t WHERE {keys} AND NOT ({differs}))'
         ).df()
+        if col is not None:
+            changed = changed.rename(columns={"part": col})
         updated = con.execute(
             f'DELETE FROM "{spec.name}" t USING _ra_stage s WHERE {keys} AND ({differs})'
         ).fetchall()[0][0]
@@ -154,7 +162,6 @@ def _upsert_in_transaction(
     touched = changed if not changed.empty else frame.iloc[0:0]
     if removed:
         touched = frame
-    col = spec.partition_by_year
     if col is None:  # one file: rewritten when anything changed or it is stale
         redo = (
             bool(len(touched))

@@ -98,6 +98,7 @@ def test_cli_via_riskalloc_main_namespace(files, tmp_path) -> None:
         (["--rf", "NOPE"], "NOPE"),
         (["--cash", "XYZ"], "XYZ"),
         (["--strategies", "magic"], "magic"),
+        (["--n-jobs", "0"], "n_jobs=0"),
     ],
 )
 def test_cli_bad_input_exits_2(files, tmp_path, capsys, extra, message) -> None:

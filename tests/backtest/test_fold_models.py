@@ -12,6 +12,7 @@ from riskalloc.allocate.train import TrainConfig
 from riskalloc.backtest.fold_models import (
     FOLD_MODEL_LABEL,
     fold_model_cache,
+    missing_fold_models,
     train_fold_models,
 )
 from riskalloc.backtest.headline import riskalloc_factories
@@ -61,3 +62,22 @@ def test_a_backtest_with_another_config_retrains_instead_of_reusing(md):
     strat.fit(md.until("2014-12-31"))
     assert strat.trained is not models[0]  # keyed by config: a new model was trained
     assert len(cache) == 3
+
+
+def test_fold_models_on_two_workers_are_the_serial_ones_and_missing_ones_are_named(md):
+    """Folds trained in two worker processes give the same networks; a cache built from them
+    lacks nothing for their config and seed, and every fold for another seed."""
+    import torch
+
+    serial = train_fold_models(md, None, START, END, seed=3, train_cfg=FAST)
+    par = train_fold_models(md, None, START, END, seed=3, train_cfg=FAST, n_jobs=2)
+    assert [m.meta["train_end"] for m in par] == [m.meta["train_end"] for m in serial]
+    for a, b in zip(serial, par, strict=True):
+        sa, sb = a.model.state_dict(), b.model.state_dict()
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    cache = fold_model_cache(par)
+    assert missing_fold_models(cache, md, START, END, seed=3, train_cfg=FAST) == []
+    assert missing_fold_models(cache, md, START, END, seed=4, train_cfg=FAST) == [
+        "2014-12-31",
+        "2015-12-31",
+    ]

@@ -74,3 +74,21 @@ def test_grid_combinations_and_cost_ordering(sample_md, tmp_path) -> None:
         tmp_path,
     )
     assert "| min_variance_cvar | 2019 |" in paths["markdown"].read_text()
+
+
+def test_two_workers_give_the_serial_grid_row_for_row(sample_md) -> None:
+    """Cells on two worker processes: the same metrics, returns and weights, in the same order."""
+    import pandas as pd
+
+    from riskalloc.errors import ConfigError
+
+    md = sample_md.select(["SPY", "TLT", "GLD", "HYG"])
+    base = baseline_factories(["equal_weight", "inverse_vol", "min_variance"])
+    kw = {"costs": (0, 10), "rebalances": ("monthly",), "risk_measures": ("variance",)}
+    serial = run_grid(base, md, "2019-01-01", "2019-12-31", **kw)
+    par = run_grid(base, md, "2019-01-01", "2019-12-31", n_jobs=2, **kw)
+    for frame in ("metrics", "returns", "weights"):
+        pd.testing.assert_frame_equal(getattr(par, frame), getattr(serial, frame))
+    assert list(par.results) == list(serial.results)
+    with pytest.raises(ConfigError, match="n_jobs"):
+        run_grid(base, md, "2019-01-01", "2019-12-31", n_jobs=0, **kw)

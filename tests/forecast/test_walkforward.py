@@ -127,3 +127,22 @@ def test_same_seed_same_forecasts(wf: pd.DataFrame, small_md: MarketData) -> Non
 def test_unknown_model_is_rejected(small_md: MarketData) -> None:
     with pytest.raises(ConfigError, match="unknown forecast models"):
         walk_forward_forecasts(small_md, START, END, models=("prophet",))
+
+
+def test_two_workers_give_the_serial_rows_and_callbacks_in_fold_order(
+    wf: pd.DataFrame, small_md: MarketData
+) -> None:
+    """Folds on two worker processes: the same rows bit for bit, models seen in fold order."""
+    seen: list[str] = []
+    par = walk_forward_forecasts(
+        small_md,
+        START,
+        END,
+        lstm_config=TINY,
+        n_jobs=2,
+        on_fold_model=lambda fold, trained: seen.append(fold.name),
+    )
+    pd.testing.assert_frame_equal(par, wf)
+    assert seen == ["2008", "2009"]
+    with pytest.raises(ConfigError, match="n_jobs"):
+        walk_forward_forecasts(small_md, START, END, lstm_config=TINY, n_jobs=0)
