@@ -4,10 +4,12 @@ For each n, a synthetic universe (``riskalloc.synthetic``, seed 0) is written to
 folder and one child process, with its own DAGSTER_HOME and warehouse, runs ``main_job`` up
 to the second-to-last trading day (ingest → features → forecaster → allocator → backtest →
 reports) and then the nightly run the schedule requests for the last day. Per stage it
-records wall seconds and peak resident memory (sampled from /proc), per n the child's peak
-RSS (getrusage), and over n the log-log slope of each stage's cost. ``--mode quick`` uses
-the smaller walk-forward windows of benchmarks/pipeline.py (the JSON says which mode ran).
-Prints a table and writes benchmarks/results/scale.json.
+records wall seconds, CPU seconds and peak resident memory of the child and its worker
+processes (sampled from /proc), per n the peak, and over n the log-log slope of each stage's
+cost. ``--mode quick`` uses the smaller walk-forward windows of benchmarks/pipeline.py (the
+JSON says which mode ran); ``--n-jobs 2`` lets the three heavy steps use both cores.
+Prints a table and writes benchmarks/results/scale.json. The committed full run at 500:
+``python benchmarks/scale.py --sizes 500 --mode full --n-jobs 2`` (~27 min), then ``--combine``.
 """
 
 from __future__ import annotations
