@@ -6,7 +6,7 @@ benchmarks/results/forecaster_selection.csv (+ .json with per-fold epochs and we
 Without it: the walk-forward 2009-2022 of the production forecaster, the v1 LSTM and the
 baselines, evaluated on 2009-2016 (development) and 2017-2022 (out of sample); writes
 benchmarks/results/forecast_eval.csv and .json and prints markdown tables.
-Usage: python scripts/evaluate_forecaster.py [--select] [--threads 1] [--seed 0]
+Usage: python scripts/evaluate_forecaster.py [--select] [--threads 1] [--seed 0] [--n-jobs 2]
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ def markdown(df: pd.DataFrame, floatfmt: str = "{:.4f}") -> str:
     return "\n".join([head, sep, *("| " + " | ".join(c) + " |" for c in cells)])
 
 
-def run_selection(md: MarketData, seed: int) -> None:
+def run_selection(md: MarketData, seed: int, n_jobs: int = 1) -> None:
     """Development-fold selection; writes forecaster_selection.csv/.json."""
     t0 = time.perf_counter()
-    table, _, details = select_forecaster(md, seed=seed)
+    table, _, details = select_forecaster(md, seed=seed, n_jobs=n_jobs)
     secs = time.perf_counter() - t0
     table.to_csv(OUT / "forecaster_selection.csv", index=False)
     details["selection_seconds"] = round(secs, 1)
@@ -53,10 +53,10 @@ def run_selection(md: MarketData, seed: int) -> None:
     print(f"\nselection: {len(table)} candidates, {secs:.0f} s")
 
 
-def run_oos(md: MarketData, seed: int, threads: int) -> None:
+def run_oos(md: MarketData, seed: int, threads: int, n_jobs: int = 1) -> None:
     """The one out-of-sample run of the production forecaster (and the comparison models)."""
     t0 = time.perf_counter()
-    fc, details = production_forecasts(md, "2009-01-01", "2022-12-31", seed=seed)
+    fc, details = production_forecasts(md, "2009-01-01", "2022-12-31", seed=seed, n_jobs=n_jobs)
     wf_secs = time.perf_counter() - t0
     ev = evaluate_forecasts(fc, md.asset_classes, PERIODS, production=PRODUCTION.name)
     ev.to_csv(OUT / "forecast_eval.csv", index=False)
@@ -95,15 +95,16 @@ def main() -> None:
     ap.add_argument("--select", action="store_true", help="development-fold selection only")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for the networks")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n-jobs", type=int, default=1, help="folds at once (same results)")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     torch.set_num_threads(args.threads)
     md = MarketData.sample()
     OUT.mkdir(parents=True, exist_ok=True)
     if args.select:
-        run_selection(md, args.seed)
+        run_selection(md, args.seed, args.n_jobs)
     else:
-        run_oos(md, args.seed, args.threads)
+        run_oos(md, args.seed, args.threads, args.n_jobs)
 
 
 if __name__ == "__main__":

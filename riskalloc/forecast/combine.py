@@ -1,10 +1,13 @@
 """Forecast combination: convex weights on member variance forecasts, fitted per fold.
 
-For fold Y the weights minimise QLIKE on the fold's validation year (the ``val_days`` label
-dates ending at ``label_end``, so every target is known before the fold starts), using the
-members' own walk-forward forecasts there (made by models of earlier folds). The combined
-variance is sum_m w_m f_m² with w >= 0, sum w = 1; a row missing a member renormalises the
-weights over the members it has.
+For fold Y the weights minimise QLIKE on the fold's validation window, using the members' own
+walk-forward forecasts there (made by models of earlier folds): the ``val_days`` label dates
+ending at ``label_end`` (``window="year"``), or every label date up to it (``"expanding"``), so
+every target is known before the fold starts. ``shrink`` pulls the fitted weights towards
+equal ones, w = (1 - shrink) w_fit + shrink / m (1: equal weights, nothing fitted), the usual
+answer to the "forecast combination puzzle" (Stock & Watson 2004; Smith & Wallis 2009). The
+combined variance is sum_m w_m f_m² with w >= 0, sum w = 1; a row missing a member
+renormalises the weights over the members it has.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from riskalloc.features.asset import VOL_FLOOR
 from riskalloc.forecast.walkforward import Fold
 
 CombineBy = Literal["global", "asset_class"]
+CombineWindow = Literal["year", "expanding"]
 MIN_FIT_ROWS = 100  # fewer validation rows than this: equal weights (class: the global ones)
 
 
@@ -62,13 +66,20 @@ def _wide(fc: pd.DataFrame, members: tuple[str, ...]) -> pd.DataFrame:
 
 
 def _weights_for(
-    val: pd.DataFrame, members: tuple[str, ...], by: CombineBy, classes: pd.Index
+    val: pd.DataFrame,
+    members: tuple[str, ...],
+    by: CombineBy,
+    classes: pd.Index,
+    shrink: float = 0.0,
 ) -> dict[str, np.ndarray]:
-    """Weights per asset class (key "all" for the global ones) fitted on validation rows."""
+    """Weights per asset class (key "all" for the global ones) fitted on validation rows,
+    then shrunk towards equal weights by ``shrink``."""
+    eq = np.full(len(members), 1.0 / len(members))
+    if shrink >= 1.0:  # equal weights: nothing to fit
+        return {"all": eq}
     ok = val[list(members)].notna().all(axis=1) & np.isfinite(val["target_vol"])
     fit = val.loc[ok]
     fit_cls = classes[ok.to_numpy()]
-    eq = np.full(len(members), 1.0 / len(members))
     glob = (
         fit_weights(fit[list(members)].to_numpy(), fit["target_vol"].to_numpy())
         if len(fit) >= MIN_FIT_ROWS
@@ -81,7 +92,7 @@ def _weights_for(
             if len(rows) >= MIN_FIT_ROWS:
                 f, y = rows[list(members)].to_numpy(), rows["target_vol"].to_numpy()
                 out[cls] = fit_weights(f, y)
-    return out
+    return {c: (1.0 - shrink) * w + shrink * eq for c, w in out.items()}
 
 
 def apply_weights(
@@ -131,8 +142,11 @@ def combine_walk_forward(
     asset_classes: dict[str, str],
     by: CombineBy = "global",
     val_days: int = 252,
+    window: CombineWindow = "year",
+    shrink: float = 0.0,
 ) -> tuple[pd.DataFrame, list[dict]]:
-    """Rows of the combination ``name`` for every fold, and each fold's weights.
+    """Rows of the combination ``name`` for every fold, and each fold's weights (fitted on the
+    ``window`` before the fold, shrunk towards equal by ``shrink``; see the module).
 
     ``fc`` holds the members' walk-forward rows (including the year before the first fold, so
     its validation year has forecasts); ``dates`` is the trading-day grid the folds index.
@@ -141,6 +155,10 @@ def combine_walk_forward(
         raise ConfigError(f"combination by={by!r}; use one of {get_args(CombineBy)}")
     if len(members) < 1 or len(set(members)) != len(members):
         raise ConfigError(f"combination {name!r} needs distinct members, got {members}")
+    if window not in get_args(CombineWindow):
+        raise ConfigError(f"combination window={window!r}; use one of {get_args(CombineWindow)}")
+    if not 0.0 <= shrink <= 1.0:
+        raise ConfigError(f"combination shrink={shrink!r}; use a number in [0, 1]")
     fc = fc.loc[fc["model"].isin(members)]
     wide = _wide(fc, members)
     d = wide.index.get_level_values("date")
@@ -148,10 +166,10 @@ def combine_walk_forward(
     d_fc = pd.DatetimeIndex(fc["date"])
     parts, info = [], []
     for fold in folds:
-        lo = dates[max(fold.label_end - val_days + 1, 0)]
+        lo = dates[0 if window == "expanding" else max(fold.label_end - val_days + 1, 0)]
         hi = dates[fold.label_end]
         in_val = (d >= lo) & (d <= hi)
-        w_by = _weights_for(wide.loc[in_val], members, by, cls_all[in_val])
+        w_by = _weights_for(wide.loc[in_val], members, by, cls_all[in_val], shrink)
         weights = {c: [round(float(v), 6) for v in ws] for c, ws in w_by.items()}
         info.append({"fold": fold.name, "members": list(members), "weights": weights})
         in_fold = (d_fc >= dates[fold.start]) & (d_fc <= dates[fold.end])

@@ -32,7 +32,7 @@ from riskalloc.market import MarketData
 
 log = logging.getLogger(__name__)
 
-# lowest development QLIKE of 17 candidates (0.2134; next combo_all_class 0.2151, DM p 0.56)
+# lowest development QLIKE of 21 candidates (0.2134; next combo_all_class 0.2151, DM p 0.57)
 PRODUCTION: Candidate = BY_NAME["combo_lognormal_class"]
 
 

@@ -174,6 +174,34 @@ def test_combination_weights_use_only_the_validation_year(small_md: MarketData) 
     np.testing.assert_allclose(got.loc[both.index].to_numpy(), expect, rtol=1e-10)
 
 
+def test_combination_window_and_shrink(small_md: MarketData) -> None:
+    """Expanding weights fit on every year before the fold (a change in the year before the
+    validation year moves them, not the one-year fit); shrink mixes the fit with equal weights,
+    shrink 1 is equal weights; bad options are refused up front."""
+    warm, _ = candidate_forecasts(small_md, "2007-01-01", "2009-06-30", SMALL[:3])
+    folds = fold_plan(small_md.dates, "2009-01-01", "2009-06-30")
+    args = (("har", "garch"), folds, small_md.dates, small_md.asset_classes)
+    val_lo = small_md.dates[folds[0].label_end - 251]
+    early = warm["date"] < val_lo
+    shaken = warm.copy()
+    shaken.loc[early & (shaken["model"] == "har"), "forecast_vol"] *= 2.0
+    w = {}
+    for label, frame in (("base", warm), ("shaken", shaken)):
+        for window in ("year", "expanding"):
+            _, info = combine_walk_forward(frame, "c", *args, window=window)
+            w[label, window] = np.array(info[0]["weights"]["all"])
+    np.testing.assert_allclose(w["base", "year"], w["shaken", "year"])
+    assert not np.allclose(w["base", "expanding"], w["shaken", "expanding"])
+    _, half = combine_walk_forward(warm, "c", *args, shrink=0.5)
+    np.testing.assert_allclose(half[0]["weights"]["all"], 0.5 * w["base", "year"] + 0.25, atol=1e-6)
+    _, equal = combine_walk_forward(warm, "c", *args, by="asset_class", shrink=1.0)
+    assert equal[0]["weights"] == {"all": [0.5, 0.5]}
+    with pytest.raises(ConfigError, match="window"):
+        combine_walk_forward(warm, "c", *args, window="monthly")
+    with pytest.raises(ConfigError, match="shrink"):
+        Candidate("x", "combination", members=("har", "garch"), shrink=1.5)
+
+
 def _perturb_after(md: MarketData, t: str) -> MarketData:
     rng = np.random.default_rng(11)
     prices = md.prices.copy()
