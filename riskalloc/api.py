@@ -116,8 +116,9 @@ class VolForecaster:
     def fit(self, returns: pd.DataFrame) -> VolForecaster:
         """Estimate the model on simple daily returns (n_days, n_assets); returns self."""
         from riskalloc.forecast.baselines import har_design, har_fit
+        from riskalloc.forecast.garch_fits import garch_params
         from riskalloc.forecast.targets import future_realised_vol, log_vol
-        from riskalloc.forecast.walkforward import HAR_MIN_ROWS, garch_params
+        from riskalloc.forecast.walkforward import HAR_MIN_ROWS
 
         r = self._log_returns(returns)
         self.tickers_ = [str(c) for c in r.columns]

@@ -11,6 +11,7 @@ from pipelines.resources import SourceResource, WarehouseResource
 from riskalloc.errors import ModelError
 from riskalloc.forecast.artefacts import forecaster_record, load_model, market_hash, save_model
 from riskalloc.forecast.evaluate import evaluate_forecasts
+from riskalloc.forecast.garch_fits import GarchFitCache
 from riskalloc.forecast.lstm import LSTMConfig
 from riskalloc.forecast.panel import Panels
 from riskalloc.forecast.production import (
@@ -20,7 +21,7 @@ from riskalloc.forecast.production import (
     production_forecasts,
     save_production,
 )
-from riskalloc.forecast.walkforward import MODELS, GarchFitCache, forecast_range
+from riskalloc.forecast.walkforward import MODELS, forecast_range
 from riskalloc.market import load_market_data
 from riskalloc.warehouse.catalog import table_columns, table_exists
 from riskalloc.warehouse.reads import last_dates, read_table

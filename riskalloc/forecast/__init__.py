@@ -3,6 +3,7 @@
 
 from riskalloc.forecast.artefacts import forecaster_record, load_model, market_hash, save_model
 from riskalloc.forecast.evaluate import diebold_mariano, evaluate_forecasts, mz_r2, qlike
+from riskalloc.forecast.garch_fits import GarchFitCache
 from riskalloc.forecast.lstm import LSTMConfig, TrainedLSTM, predict_lstm, train_lstm
 from riskalloc.forecast.panel import Panel, Panels, build_panel
 from riskalloc.forecast.production import (
@@ -23,7 +24,6 @@ from riskalloc.forecast.targets import HORIZON, future_realised_vol
 from riskalloc.forecast.walkforward import (
     MODELS,
     Fold,
-    GarchFitCache,
     fold_plan,
     forecast_latest,
     forecast_range,

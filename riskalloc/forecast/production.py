@@ -18,13 +18,13 @@ from riskalloc.errors import DataError, ModelError
 from riskalloc.forecast.artefacts import load_model, save_model
 from riskalloc.forecast.combine import apply_weights
 from riskalloc.forecast.evaluate import evaluate_forecasts
+from riskalloc.forecast.garch_fits import GarchFitCache
 from riskalloc.forecast.lstm import LSTMConfig, TrainedLSTM
 from riskalloc.forecast.panel import Panels
 from riskalloc.forecast.selection import BY_NAME, Candidate, candidate_forecasts
 from riskalloc.forecast.walkforward import (
     MODELS,
     Fold,
-    GarchFitCache,
     forecast_range,
     walk_forward_forecasts,
 )

@@ -19,12 +19,12 @@ import pandas as pd
 from riskalloc.errors import ConfigError
 from riskalloc.forecast.combine import CombineBy, CombineWindow, combine_walk_forward
 from riskalloc.forecast.evaluate import diebold_mariano, mz_r2, qlike
+from riskalloc.forecast.garch_fits import GarchFitCache
 from riskalloc.forecast.lstm import LSTMConfig, TrainedLSTM
 from riskalloc.forecast.targets import HORIZON, log_vol
 from riskalloc.forecast.walkforward import (
     MODELS,
     Fold,
-    GarchFitCache,
     fold_plan,
     walk_forward_forecasts,
 )
@@ -84,6 +84,7 @@ def _v2(**kw: object) -> LSTMConfig:
 
 NET_QLIKE = _v2()
 NET_LOGNORMAL = _v2(loss="logmse", val_metric="logmse", bias_correct=True)
+LOGNORMAL_MEMBERS = ("net_lognormal", "har", "garch")  # the round 3 combinations' members
 
 CANDIDATES: tuple[Candidate, ...] = (
     Candidate("ewma", "baseline", "RiskMetrics lambda 0.94"),
@@ -158,39 +159,30 @@ CANDIDATES: tuple[Candidate, ...] = (
     # round 3, declared after the out-of-sample run, whose weights swung from fold to fold and
     # sat at corners of the simplex (GARCH's equity weight 0-100 %): weights estimated on more
     # rows, or shrunk towards equal ones. Members unchanged, so no network is retrained.
-    Candidate(
-        "combo_lognormal_class_expanding",
-        "combination",
-        "net_lognormal + HAR + GARCH, per class, weights fit on every year before the fold",
-        members=("net_lognormal", "har", "garch"),
-        by="asset_class",
-        window="expanding",
-        round=3,
-    ),
-    Candidate(
-        "combo_lognormal_expanding",
-        "combination",
-        "net_lognormal + HAR + GARCH, global, weights fit on every year before the fold",
-        members=("net_lognormal", "har", "garch"),
-        window="expanding",
-        round=3,
-    ),
-    Candidate(
-        "combo_lognormal_class_half",
-        "combination",
-        "combo_lognormal_class with its weights shrunk half-way to equal",
-        members=("net_lognormal", "har", "garch"),
-        by="asset_class",
-        shrink=0.5,
-        round=3,
-    ),
-    Candidate(
-        "combo_lognormal_equal",
-        "combination",
-        "net_lognormal + HAR + GARCH, equal weights (nothing fitted)",
-        members=("net_lognormal", "har", "garch"),
-        shrink=1.0,
-        round=3,
+    *(
+        Candidate(name, "combination", note, members=LOGNORMAL_MEMBERS, round=3, **kw)
+        for name, note, kw in (
+            (
+                "combo_lognormal_class_expanding",
+                "net_lognormal + HAR + GARCH, per class, weights fit on every year before the fold",
+                {"by": "asset_class", "window": "expanding"},
+            ),
+            (
+                "combo_lognormal_expanding",
+                "net_lognormal + HAR + GARCH, global, weights fit on every year before the fold",
+                {"window": "expanding"},
+            ),
+            (
+                "combo_lognormal_class_half",
+                "combo_lognormal_class with its weights shrunk half-way to equal",
+                {"by": "asset_class", "shrink": 0.5},
+            ),
+            (
+                "combo_lognormal_equal",
+                "net_lognormal + HAR + GARCH, equal weights (nothing fitted)",
+                {"shrink": 1.0},
+            ),
+        )
     ),
 )
 BY_NAME: dict[str, Candidate] = {c.name: c for c in CANDIDATES}
