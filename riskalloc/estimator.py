@@ -93,10 +93,10 @@ class AdaptiveRiskBudgeting(_Base):
     Parameters
     ----------
     budgets, tilt_penalty, vol_source, corr_window, corr_shrink, trend_lookback, trend_floor,
-    vol_target, target_window, max_exposure, rebalance_speed, ensemble
+    trend_scope, vol_target, target_window, max_exposure, rebalance_speed, ensemble
         The :class:`~riskalloc.allocate.design.AllocatorDesign` fields (see its docstring);
-        defaults are the committed production design (``selected_design.json``: ERC on
-        a 126-day window, κ = 0.5).
+        defaults are the committed production design (``selected_design.json``: since the
+        third selection round, plain ERC on a 252-day window, κ = 1).
         With κ < 1 the weights average the targets of up to ~7 weekly dates before the last
         one, so give at least ``corr_window`` + 40 days of history.
     random_state : int, default 0
@@ -139,6 +139,7 @@ class AdaptiveRiskBudgeting(_Base):
         corr_shrink: str = _DEFAULT.corr_shrink,
         trend_lookback: int = _DEFAULT.trend_lookback,
         trend_floor: float = _DEFAULT.trend_floor,
+        trend_scope: str = _DEFAULT.trend_scope,
         vol_target: float | None = _DEFAULT.vol_target,
         target_window: int = _DEFAULT.target_window,
         max_exposure: float = _DEFAULT.max_exposure,
@@ -155,6 +156,7 @@ class AdaptiveRiskBudgeting(_Base):
         self.corr_shrink = corr_shrink
         self.trend_lookback = trend_lookback
         self.trend_floor = trend_floor
+        self.trend_scope = trend_scope
         self.vol_target = vol_target
         self.target_window = target_window
         self.max_exposure = max_exposure

@@ -11,10 +11,12 @@ runs :func:`riskalloc.backtest.selection.run_selection` on the bundled data cut 
   production read (commit it, so the choice is visible in review);
 - the ``model_selection`` warehouse table, when ``--db`` names an existing warehouse.
 
-``--reuse benchmarks/results/model_selection_folds.csv`` takes the fold rows of the
-candidates already in that file (same key, same design) and runs only the new ones: how a
-second round adds candidates without re-running the first. Every candidate still counts as
-a trial. Run without it to recompute everything.
+``model_selection_daily.parquet`` holds every unit's daily net excess returns (what the
+gate tests). ``--reuse benchmarks/results/model_selection_folds.csv`` takes the fold rows
+(and the daily returns from ``model_selection_daily.parquet`` beside it) of the candidates
+already there (same key, same design) and runs only the new ones: how a later round adds
+candidates without re-running the earlier ones. Every candidate still counts as a trial.
+Run without it to recompute everything.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from riskalloc.market import MarketData
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
 SELECTED = ROOT / "riskalloc" / "allocate" / "selected_design.json"
+DAILY_FILE = "model_selection_daily.parquet"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,8 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     t0 = time.perf_counter()
     md = MarketData.sample()
-    reuse = pd.read_csv(args.reuse) if args.reuse else None
-    result = run_selection(md, search_space(), SelectionConfig(), n_jobs=args.jobs, reuse=reuse)
+    reuse = reuse_daily = None
+    if args.reuse:
+        reuse = pd.read_csv(args.reuse)
+        daily_path = Path(args.reuse).with_name(DAILY_FILE)
+        reuse_daily = pd.read_parquet(daily_path) if daily_path.exists() else None
+    result = run_selection(
+        md, search_space(), SelectionConfig(), args.jobs, reuse=reuse, reuse_daily=reuse_daily
+    )
     wall = time.perf_counter() - t0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -66,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     pd.concat([folds, refs], ignore_index=True).to_csv(
         out / "model_selection_folds.csv", index=False
     )
+    result.daily.to_parquet(out / DAILY_FILE, index=False)
     write_selected(result, args.selected)
     if args.db and Path(args.db).exists():
         from riskalloc.warehouse.store import Warehouse, upsert
@@ -78,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     ref = result.references.groupby("candidate")[["sharpe", "turnover", "max_drawdown"]]
     print("\nreferences (same folds):")
     print(ref.agg({"sharpe": "mean", "turnover": "mean", "max_drawdown": "max"}).to_string())
+    gate = result.gate
+    if gate:
+        print(
+            f"\ngate vs {gate['reference']}: SPA p = {gate['spa_pvalue']:.3f}, "
+            f"StepM superior at {gate['alpha']}: {gate['superior'] or 'none'}"
+        )
     print(f"\nchosen: {result.chosen.key} ({result.n_trials} candidates, {wall:.0f} s)")
     return 0
 

@@ -197,7 +197,7 @@ def test_too_short_a_history_for_the_partial_rebalance_warns(returns: pd.DataFra
     """κ = 0.5 averages ~7 weekly targets; with one year of data the older ones are cash."""
     short = returns.iloc[-260:]
     with pytest.warns(UserWarning, match="count as cash"):
-        est = riskalloc.AdaptiveRiskBudgeting(corr_window=252).fit(short)
+        est = riskalloc.AdaptiveRiskBudgeting(corr_window=252, rebalance_speed=0.5).fit(short)
     assert 0.0 < est.exposure_ < 0.9
-    full = riskalloc.AdaptiveRiskBudgeting().fit(returns)
+    full = riskalloc.AdaptiveRiskBudgeting(rebalance_speed=0.5).fit(returns)
     assert full.exposure_ == pytest.approx(1.0)

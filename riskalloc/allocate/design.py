@@ -21,6 +21,7 @@ from riskalloc.errors import ConfigError
 BudgetMode = Literal["equal", "class_equal", "learned_tilt"]
 VolSource = Literal["sample", "ewma", "blend"]
 CorrShrink = Literal["none", "constant"]
+TrendScope = Literal["asset", "class"]
 SELECTED_DESIGN_FILE = "selected_design.json"
 
 
@@ -40,6 +41,9 @@ class AllocatorDesign:
       pair has the average correlation and equal risk is inverse volatility.
     - ``trend_floor``: weight multiplier of an asset whose trailing ``trend_lookback``-day
       return is below cash (time-series momentum); 1 switches the overlay off.
+      ``trend_scope``: ``asset`` reads each asset's own return; ``class`` reads the
+      equal-weight return of its asset class and moves the whole class (fewer, slower
+      signals).
     - ``vol_target``: exposure = min(``max_exposure``, m · σ_ERC,long / σ_now), m the multiple
       and σ_ERC,long the volatility of the equal-risk portfolio over ``target_window`` days;
       None switches the overlay off.
@@ -54,6 +58,7 @@ class AllocatorDesign:
     corr_shrink: CorrShrink = "none"
     trend_lookback: int = 252
     trend_floor: float = 1.0
+    trend_scope: TrendScope = "asset"
     vol_target: float | None = None
     target_window: int = 756
     max_exposure: float = 1.0
@@ -70,6 +75,10 @@ class AllocatorDesign:
         if self.corr_shrink not in get_args(CorrShrink):
             raise ConfigError(
                 f"corr_shrink {self.corr_shrink!r}: use one of {list(get_args(CorrShrink))}"
+            )
+        if self.trend_scope not in get_args(TrendScope):
+            raise ConfigError(
+                f"trend_scope {self.trend_scope!r}: use one of {list(get_args(TrendScope))}"
             )
         if self.tilt_penalty < 0:
             raise ConfigError(f"tilt_penalty must be ≥ 0, got {self.tilt_penalty}")
@@ -109,7 +118,8 @@ class AllocatorDesign:
         if self.corr_shrink == "constant":
             parts.append("cc")
         if self.trend_floor < 1.0:
-            parts.append(f"trend{self.trend_lookback}x{self.trend_floor:g}")
+            scope = "cls" if self.trend_scope == "class" else ""
+            parts.append(f"{scope}trend{self.trend_lookback}x{self.trend_floor:g}")
         if self.vol_target is not None:
             parts.append(f"vt{self.vol_target:g}")
         if self.rebalance_speed < 1.0:

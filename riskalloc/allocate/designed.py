@@ -29,6 +29,7 @@ from riskalloc.allocate.design import AllocatorDesign
 from riskalloc.allocate.model import NetworkConfig
 from riskalloc.allocate.overlays import (
     class_budgets,
+    class_trend_multipliers,
     equal_budgets,
     portfolio_vol,
     relative_exposure,
@@ -201,7 +202,11 @@ class DesignedStrategy:
         if d.trend_floor < 1.0:
             hist = rets.loc[:, assets].tail(d.trend_lookback).fillna(0.0).to_numpy(float)
             rf = md.rf_daily().tail(d.trend_lookback).to_numpy(float)
-            trend = trend_multipliers(hist, rf, d.trend_lookback, d.trend_floor)
+            if d.trend_scope == "class":
+                classes = [md.asset_classes.get(t, "other") for t in assets]
+                trend = class_trend_multipliers(hist, rf, classes, d.trend_lookback, d.trend_floor)
+            else:
+                trend = trend_multipliers(hist, rf, d.trend_lookback, d.trend_floor)
         out.weights.loc[assets] = w * trend * exposure
         return TargetDetail(
             weights=out.weights,

@@ -93,6 +93,21 @@ def trend_multipliers(
     return np.where(growth > cash, 1.0, floor)
 
 
+def class_trend_multipliers(
+    returns: np.ndarray, rf: np.ndarray, classes: list[str], lookback: int, floor: float
+) -> np.ndarray:
+    """Time-series momentum of asset-class aggregates: every asset of a class whose
+    equal-weight trailing ``lookback``-day return is below cash gets ``floor``, the others 1
+    (one slower signal per class instead of one per asset)."""
+    if floor >= 1.0:
+        return np.ones(returns.shape[1])
+    labels = np.asarray(classes)
+    uniq, inverse = np.unique(labels, return_inverse=True)
+    members = np.eye(len(uniq))[inverse]  # (n, K) membership
+    class_returns = returns @ (members / members.sum(0))
+    return trend_multipliers(class_returns, rf, lookback, floor)[inverse]
+
+
 def portfolio_vol(cov: np.ndarray, w: np.ndarray) -> float:
     """Annualised volatility of weights ``w`` under daily covariance ``cov``."""
     return float(np.sqrt(max(w @ cov @ w, 0.0) * TRADING_DAYS))

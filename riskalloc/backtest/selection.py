@@ -11,6 +11,12 @@
   rule-based ones are seed-invariant and run once.
 - **Score**: mean fold Sharpe − ``penalty`` · (standard error across folds + std across
   seeds). Candidates turning over more than ``max_turnover_ratio`` × ERC's are ineligible.
+- **Gate** (third round): a candidate can replace ERC only if it beats ERC on the paired daily
+  development returns after accounting for the whole search: Romano & Wolf's (2005) StepM
+  at ``gate_alpha`` (``arch``), on returns scaled to ERC's volatility, so a lower mean loss is
+  a higher Sharpe. The choice is the best-scoring eligible candidate in StepM's superior
+  set; if that set is empty, the reference design (ERC itself). Hansen's (2005) SPA p-value
+  of "no candidate beats ERC" is reported with it.
 - **Units of work**: each (design, seed) is independent (:func:`evaluate_candidate`), so the
   selection runs on a process pool (:func:`run_selection`) or as the partitions of the Dagster
   ``model_selection`` asset (:func:`run_unit`, then :func:`merge_units`); both score with
@@ -56,6 +62,8 @@ SELECTION_COLUMNS: tuple[str, ...] = (
     "turnover",
     "avg_exposure",
 )
+DAILY_COLUMNS: tuple[str, ...] = ("candidate", "seed", "date", "excess_return")
+GATE_REFERENCE = "erc"  # the baseline a candidate must beat; AllocatorDesign() reproduces it
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,9 @@ class SelectionConfig:
     penalty: float = 1.0
     max_turnover_ratio: float = 2.0
     epochs: int = 20
+    gate_alpha: float | None = 0.05
+    gate_reps: int = 1000
+    gate_seed: int = 0
 
     def __post_init__(self) -> None:
         if pd.Timestamp(self.dev_end) > pd.Timestamp(DEV_END):
@@ -78,6 +89,8 @@ class SelectionConfig:
             )
         if len(self.seeds) < 1:
             raise ConfigError("the selection needs at least one seed")
+        if self.gate_alpha is not None and not 0.0 < self.gate_alpha < 1.0:
+            raise ConfigError(f"gate_alpha must be in (0, 1) or None, got {self.gate_alpha}")
 
 
 def search_space() -> list[AllocatorDesign]:
@@ -127,7 +140,15 @@ def search_space() -> list[AllocatorDesign]:
         for vol in ("sample", "blend")
         for inputs in ({"corr_window": 126}, {"corr_window": 504}, {"corr_shrink": "constant"})
     ]
-    return rule_based + learned + ensemble + covariance
+    # third round (2026-12-04, declared after both out-of-sample runs, scored on 2009-2016
+    # only, with the StepM gate): time-series momentum of asset-class aggregates, one slower
+    # signal per class instead of one per asset
+    class_trend = [
+        AllocatorDesign(trend_floor=floor, trend_scope="class", rebalance_speed=speed)
+        for floor in (0.5, 0.0)
+        for speed in (1.0, 0.5)
+    ]
+    return rule_based + learned + ensemble + covariance + class_trend
 
 
 def fold_metrics(
@@ -141,16 +162,20 @@ def fold_metrics(
     return pd.DataFrame(rows)
 
 
-def _simulated(strategy: object, md: MarketData, cfg: SelectionConfig) -> pd.DataFrame:
+def _simulated(
+    strategy: object, md: MarketData, cfg: SelectionConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     w = run_walk_forward(strategy, md, cfg.dev_start, cfg.dev_end, "yearly", cfg.rebalance)
     res = simulate(w, md, cfg.cost_bps, cfg.dev_start, cfg.dev_end)
-    return fold_metrics(res.returns, res.rf, res.turnover, res.exposure)
+    excess = (res.returns - res.rf).rename("excess_return").rename_axis("date").reset_index()
+    return fold_metrics(res.returns, res.rf, res.turnover, res.exposure), excess
 
 
 def evaluate_candidate(
     md: MarketData, design: AllocatorDesign, seed: int, cfg: SelectionConfig
-) -> pd.DataFrame:
-    """Fold rows of one (design, seed): the independent unit of work of the selection."""
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fold rows and daily net excess returns of one (design, seed): the independent unit of
+    work of the selection."""
     from riskalloc.allocate.dataset import build_allocator_data
     from riskalloc.allocate.train import TrainConfig
 
@@ -161,14 +186,22 @@ def evaluate_candidate(
         train_cfg=TrainConfig(epochs=cfg.epochs, seed=seed),
         precomputed=build_allocator_data(md) if design.learned else None,
     )
-    rows = _simulated(strat, md, cfg)
-    return rows.assign(candidate=design.key, seed=seed).loc[:, list(SELECTION_COLUMNS)]
+    return _labelled(*_simulated(strat, md, cfg), design.key, seed)
 
 
-def evaluate_reference(md: MarketData, name: str, cfg: SelectionConfig) -> pd.DataFrame:
-    """Fold rows of a baseline on the same folds (for eligibility and the report)."""
-    rows = _simulated(make_baseline(name), md.until(cfg.dev_end), cfg)
-    return rows.assign(candidate=name, seed=0).loc[:, list(SELECTION_COLUMNS)]
+def evaluate_reference(
+    md: MarketData, name: str, cfg: SelectionConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fold rows and daily excess returns of a baseline on the same folds (for eligibility,
+    the gate and the report)."""
+    return _labelled(*_simulated(make_baseline(name), md.until(cfg.dev_end), cfg), name, 0)
+
+
+def _labelled(
+    rows: pd.DataFrame, daily: pd.DataFrame, candidate: str, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = rows.assign(candidate=candidate, seed=seed).loc[:, list(SELECTION_COLUMNS)]
+    return rows, daily.assign(candidate=candidate, seed=seed).loc[:, list(DAILY_COLUMNS)]
 
 
 _WORKER_MD: MarketData | None = None
@@ -183,7 +216,7 @@ def _init_worker(md: MarketData) -> None:
     _WORKER_MD = md
 
 
-def _work(job: tuple[AllocatorDesign, int, SelectionConfig]) -> pd.DataFrame:
+def _work(job: tuple[AllocatorDesign, int, SelectionConfig]) -> tuple[pd.DataFrame, pd.DataFrame]:
     design, seed, cfg = job
     assert _WORKER_MD is not None
     return evaluate_candidate(_WORKER_MD, design, seed, cfg)
@@ -191,7 +224,8 @@ def _work(job: tuple[AllocatorDesign, int, SelectionConfig]) -> pd.DataFrame:
 
 @dataclass
 class SelectionResult:
-    """Every fold row, the per-candidate summary (sorted by score) and the chosen design."""
+    """Every fold row and daily return, the per-candidate summary (sorted by score), the
+    gate's verdict and the chosen design."""
 
     rows: pd.DataFrame
     summary: pd.DataFrame
@@ -199,6 +233,8 @@ class SelectionResult:
     chosen: AllocatorDesign
     config: SelectionConfig
     designs: dict[str, AllocatorDesign] = field(default_factory=dict)
+    daily: pd.DataFrame = field(default_factory=pd.DataFrame)
+    gate: dict = field(default_factory=dict)
 
     @property
     def n_trials(self) -> int:
@@ -244,12 +280,14 @@ def run_selection(
     cfg: SelectionConfig | None = None,
     n_jobs: int = 1,
     reuse: pd.DataFrame | None = None,
+    reuse_daily: pd.DataFrame | None = None,
 ) -> SelectionResult:
-    """Evaluate every (design, seed) on the development folds and choose the best eligible.
+    """Evaluate every (design, seed) on the development folds and choose (:func:`choose`).
 
-    ``reuse``: fold rows of an earlier run (``model_selection_folds.csv``); a candidate whose
-    key has rows there for every seed it needs is not run again (how a second round adds
-    candidates). Every candidate still counts as a trial.
+    ``reuse``/``reuse_daily``: fold rows and daily returns of an earlier run
+    (``model_selection_folds.csv``, ``model_selection_daily.parquet``); a candidate whose key
+    has both for every seed it needs is not run again (how a later round adds candidates).
+    Every candidate still counts as a trial.
     """
     cfg = cfg or SelectionConfig()
     md = md.until(cfg.dev_end)
@@ -257,7 +295,7 @@ def run_selection(
     by_key = {d.key: d for d in designs}
     if len(by_key) != len(designs):
         raise ConfigError("two candidates of the search space have the same key")
-    kept = _reusable(reuse, designs, cfg)
+    kept, kept_daily = _reusable(reuse, reuse_daily, designs, cfg)
     done = set(kept["candidate"])
     jobs = [(d, s, cfg) for d, s in selection_units(designs, cfg) if d.key not in done]
     log.info(
@@ -268,42 +306,134 @@ def run_selection(
     )
     if n_jobs > 1 and jobs:
         with ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(md,)) as pool:
-            frames = list(pool.map(_work, jobs))
+            units = list(pool.map(_work, jobs))
     else:
-        frames = [evaluate_candidate(md, d, s, c) for d, s, c in jobs]
-    rows = pd.concat([kept, *frames] if len(kept) else frames, ignore_index=True)
-    return choose(md, rows, designs, cfg)
+        units = [evaluate_candidate(md, d, s, c) for d, s, c in jobs]
+    rows = _stacked([kept, *(u[0] for u in units)], SELECTION_COLUMNS)
+    daily = _stacked([kept_daily, *(u[1] for u in units)], DAILY_COLUMNS)
+    return choose(md, rows, daily, designs, cfg)
+
+
+def _stacked(frames: Iterable[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=list(columns))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _reusable(
-    reuse: pd.DataFrame | None, designs: Sequence[AllocatorDesign], cfg: SelectionConfig
-) -> pd.DataFrame:
-    """The rows of ``reuse`` for the designs it holds whole (every needed seed), by key."""
-    cols = list(SELECTION_COLUMNS)
-    if reuse is None or reuse.empty:
-        return pd.DataFrame(columns=cols)
+    reuse: pd.DataFrame | None,
+    reuse_daily: pd.DataFrame | None,
+    designs: Sequence[AllocatorDesign],
+    cfg: SelectionConfig,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The fold rows and daily returns of the designs that ``reuse`` and ``reuse_daily``
+    both hold whole (every needed seed), by key."""
+    cols, dcols = list(SELECTION_COLUMNS), list(DAILY_COLUMNS)
+    empty = pd.DataFrame(columns=cols), pd.DataFrame(columns=dcols)
+    if reuse is None or reuse.empty or reuse_daily is None or reuse_daily.empty:
+        return empty
     rows = reuse.loc[reuse["kind"] == "candidate"] if "kind" in reuse else reuse
-    parts = []
+    daily = reuse_daily.assign(date=pd.to_datetime(reuse_daily["date"]))
+    parts, dparts = [], []
     for d in designs:
         seeds = seeds_for(d, cfg.seeds)
         mine = rows.loc[(rows["candidate"] == d.key) & rows["seed"].isin(seeds), cols]
-        if set(mine["seed"]) == set(seeds):
+        mine_daily = daily.loc[(daily["candidate"] == d.key) & daily["seed"].isin(seeds), dcols]
+        if set(mine["seed"]) == set(seeds) == set(mine_daily["seed"]):
             parts.append(mine)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+            dparts.append(mine_daily)
+    if not parts:
+        return empty
+    return pd.concat(parts, ignore_index=True), pd.concat(dparts, ignore_index=True)
 
 
 def choose(
-    md: MarketData, rows: pd.DataFrame, designs: Sequence[AllocatorDesign], cfg: SelectionConfig
+    md: MarketData,
+    rows: pd.DataFrame,
+    daily: pd.DataFrame,
+    designs: Sequence[AllocatorDesign],
+    cfg: SelectionConfig,
 ) -> SelectionResult:
-    """Score the fold rows of every unit against the references and choose the best eligible
-    design (the one scoring step, whether the units ran here, on a pool or as partitions)."""
+    """Score the fold rows of every unit against the references, gate on the daily returns
+    and choose (the one scoring step, whether the units ran here, on a pool or as
+    partitions): the best-scoring eligible candidate that the gate finds better than ERC,
+    else the reference design. Without a gate (``gate_alpha=None``), the best eligible."""
     by_key = {d.key: d for d in designs}
+    null = AllocatorDesign().key
+    if cfg.gate_alpha is not None and null not in by_key:
+        raise ConfigError(
+            f"a gated selection needs the reference design {null!r} among its candidates"
+        )
     md = md.until(cfg.dev_end)
-    refs = pd.concat([evaluate_reference(md, n, cfg) for n in REFERENCES], ignore_index=True)
+    evaluated = [evaluate_reference(md, n, cfg) for n in REFERENCES]
+    refs = pd.concat([e[0] for e in evaluated], ignore_index=True)
+    ref_daily = evaluated[REFERENCES.index(GATE_REFERENCE)][1]
     summary = summarise(rows, refs, cfg)
     eligible = summary.loc[summary["eligible"]]
-    best = (eligible if len(eligible) else summary).iloc[0]["candidate"]
-    return SelectionResult(rows, summary, refs, by_key[best], cfg, by_key)
+    pool = eligible if len(eligible) else summary
+    gate: dict = {}
+    if cfg.gate_alpha is not None:
+        gate = stepm_gate(daily, ref_daily, list(pool["candidate"]), cfg)
+        summary["beats_reference"] = summary["candidate"].isin(gate["superior"])
+        pool = pool.loc[pool["candidate"].isin(gate["superior"])]
+    best = pool.iloc[0]["candidate"] if len(pool) else null
+    if gate:
+        gate["chosen"] = best
+    return SelectionResult(rows, summary, refs, by_key[best], cfg, by_key, daily, gate)
+
+
+def vol_matched_losses(
+    daily: pd.DataFrame, reference: pd.DataFrame
+) -> tuple[pd.Series, pd.DataFrame]:
+    """Losses for the gate: minus the daily excess returns, each candidate's (averaged over
+    its seeds) scaled to the reference's volatility, so a lower mean loss is a higher Sharpe.
+    Candidates whose returns equal the reference's are dropped (they are the reference)."""
+    ref = reference.set_index(pd.to_datetime(reference["date"]))["excess_return"]
+    wide = (
+        daily.assign(date=pd.to_datetime(daily["date"]))
+        .groupby(["date", "candidate"])["excess_return"]
+        .mean()
+        .unstack("candidate")
+    )
+    wide = wide.reindex(ref.index)
+    if wide.isna().any().any():
+        bad = list(wide.columns[wide.isna().any()])[:5]
+        raise ConfigError(f"daily returns of {bad} do not cover the reference's dev days")
+    sd = wide.std(ddof=1)
+    scaled = wide * (ref.std(ddof=1) / sd.where(sd > 0))
+    same = (wide.sub(ref, axis=0).abs().max() < 1e-12) | scaled.isna().any()
+    return -ref, -scaled.loc[:, ~same]
+
+
+def stepm_gate(
+    daily: pd.DataFrame, reference: pd.DataFrame, candidates: Sequence[str], cfg: SelectionConfig
+) -> dict:
+    """Which ``candidates`` beat the reference on the dev days after the search: StepM's
+    superior set at ``gate_alpha``, and the SPA p-value (consistent) that none does."""
+    from arch.bootstrap import SPA, StepM
+
+    bench, losses = vol_matched_losses(daily.loc[daily["candidate"].isin(candidates)], reference)
+    out = {
+        "method": "StepM (Romano & Wolf 2005) on vol-matched daily excess returns",
+        "reference": GATE_REFERENCE,
+        "alpha": cfg.gate_alpha,
+        "reps": cfg.gate_reps,
+        "bootstrap": "stationary, mean block sqrt(T)",
+        "n_tested": int(losses.shape[1]),
+        "superior": [],
+        "spa_pvalue": 1.0,
+    }
+    if losses.shape[1] == 0:
+        return out
+    kw = {"reps": cfg.gate_reps, "seed": cfg.gate_seed}
+    stepm = StepM(bench, losses, size=cfg.gate_alpha, **kw)
+    stepm.compute()
+    spa = SPA(bench, losses, **kw)
+    spa.compute()
+    out["superior"] = sorted(str(c) for c in stepm.superior_models)
+    out["spa_pvalue"] = round(float(spa.pvalues["consistent"]), 6)
+    return out
 
 
 def selection_units(
@@ -350,6 +480,7 @@ def write_selected(result: SelectionResult, path: str | Path) -> Path:
         "dev_score": round(float(best["score"]), 6),
         "dev_mean_sharpe": round(float(best["mean_sharpe"]), 6),
         "dev_turnover": round(float(best["turnover"]), 6),
+        "gate": result.gate,
     }
     return atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
 

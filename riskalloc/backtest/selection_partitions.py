@@ -46,13 +46,14 @@ def run_unit(
     cfg: SelectionConfig | None = None,
 ) -> pd.DataFrame:
     """One partition of the selection: evaluate unit ``key`` on the warehouse's market and
-    write its fold rows to its own Parquet file (never to DuckDB)."""
+    write its fold rows and daily returns to its own Parquet files (never to DuckDB); the
+    fold rows are returned."""
     from riskalloc.warehouse.units import write_unit
 
     cfg = cfg or SelectionConfig()
     design, seed = unit_by_key(list(designs or search_space()), cfg, key)
-    rows = evaluate_candidate(_market(wh, universe), design, seed, cfg)
-    write_unit(wh, EXPERIMENT, key, {"fold_rows": rows})
+    rows, daily = evaluate_candidate(_market(wh, universe), design, seed, cfg)
+    write_unit(wh, EXPERIMENT, key, {"fold_rows": rows, "daily_returns": daily})
     return rows
 
 
@@ -62,8 +63,8 @@ def merge_units(
     designs: Sequence[AllocatorDesign] | None = None,
     cfg: SelectionConfig | None = None,
 ) -> SelectionResult:
-    """Read every unit's fold rows, :func:`choose`, and upsert the ``model_selection`` table
-    (the selection's one DuckDB writer)."""
+    """Read every unit's fold rows and daily returns, :func:`choose`, and upsert the
+    ``model_selection`` table (the selection's one DuckDB writer)."""
     from riskalloc.warehouse.store import upsert
     from riskalloc.warehouse.units import read_units
 
@@ -71,7 +72,8 @@ def merge_units(
     designs = list(designs or search_space())
     keys = [unit_key(d, s) for d, s in selection_units(designs, cfg)]
     rows = read_units(wh, EXPERIMENT, "fold_rows", keys)
-    result = choose(_market(wh, universe), rows, designs, cfg)
+    daily = read_units(wh, EXPERIMENT, "daily_returns", keys)
+    result = choose(_market(wh, universe), rows, daily, designs, cfg)
     with wh.connect() as con:
         upsert(wh, con, "model_selection", selection_table(result))
     return result

@@ -12,6 +12,7 @@ from riskalloc.allocate.design import AllocatorDesign, load_design
 from riskalloc.allocate.designed import DesignedStrategy, week_ends
 from riskalloc.allocate.overlays import (
     class_budgets,
+    class_trend_multipliers,
     constant_correlation_shrunk,
     ewma_variance,
     relative_exposure,
@@ -98,6 +99,31 @@ def test_trend_moves_only_downtrending_assets_to_cash():
     m = trend_multipliers(np.hstack([up, down]), flat_rf, 252, 0.25)
     np.testing.assert_array_equal(m, [1.0, 0.25])
     np.testing.assert_array_equal(trend_multipliers(np.hstack([up, down]), flat_rf, 252, 1.0), 1)
+
+
+def test_class_trend_moves_a_whole_class_on_its_aggregate_return():
+    """One asset of a class falling while its class rises keeps its weight; a class whose
+    equal-weight return is below cash is cut as a whole, its rising member included."""
+    up, down, slow = (np.full((252, 1), x) for x in (0.002, -0.001, 0.0002))
+    flat_rf = np.full(252, 0.0001)
+    r = np.hstack([up, down, slow, down])
+    classes = ["equity", "equity", "bonds", "bonds"]
+    m = class_trend_multipliers(r, flat_rf, classes, 252, 0.0)
+    np.testing.assert_array_equal(m, [1.0, 1.0, 0.0, 0.0])  # per asset it would be 1, 0, 1, 0
+    np.testing.assert_array_equal(trend_multipliers(r, flat_rf, 252, 0.0), [1.0, 0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(class_trend_multipliers(r, flat_rf, classes, 252, 1.0), 1.0)
+
+
+def test_class_trend_design_reads_the_universe_classes(md):
+    design = AllocatorDesign(trend_floor=0.0, trend_scope="class")
+    assert design.key == "equal-sample-clstrend252x0"
+    s = DesignedStrategy(design)
+    s.fit(md)
+    d = s.detail(md.until("2015-12-31"))
+    by_class = pd.Series({t: md.asset_classes[t] for t in d.trend.index})
+    # the multiplier is one value per asset class
+    assert (d.trend.groupby(by_class).nunique() == 1).all()
+    assert (d.weights >= 0).all() and d.weights.sum() <= 1 + 1e-12
 
 
 def test_relative_exposure_is_capped_and_falls_when_vol_rises(md):
@@ -205,6 +231,7 @@ def test_learned_tilt_penalty_pulls_budgets_towards_equal(md):
         {"vol_target": -1.0},
         {"corr_window": 5},
         {"corr_shrink": "identity"},
+        {"trend_scope": "sector"},
     ],
 )
 def test_bad_designs_are_refused_up_front(bad):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -13,6 +15,8 @@ from riskalloc.backtest.selection import (
     run_selection,
     search_space,
     selection_table,
+    stepm_gate,
+    vol_matched_losses,
     write_selected,
 )
 from riskalloc.errors import ConfigError
@@ -41,7 +45,10 @@ def test_selection_never_reads_after_2016(small, result):
     cut = run_selection(small.until("2016-12-31"), SPACE, CFG)
     assert cut.chosen == result.chosen
     pd.testing.assert_frame_equal(cut.rows, result.rows)
+    pd.testing.assert_frame_equal(cut.daily, result.daily)
     pd.testing.assert_frame_equal(cut.summary, result.summary)
+    assert cut.gate == result.gate
+    assert result.daily["date"].max() <= pd.Timestamp("2016-12-31")
 
 
 def test_every_candidate_is_reported_per_fold(result):
@@ -55,11 +62,61 @@ def test_every_candidate_is_reported_per_fold(result):
     pd.testing.assert_series_equal(ours["sharpe"], erc["sharpe"])
 
 
-def test_choice_is_the_best_eligible_score(result):
+def test_choice_is_the_best_eligible_score_among_those_beating_erc(small, result):
     s = result.summary
-    eligible = s.loc[s["eligible"]]
-    assert result.chosen.key == eligible.sort_values("score").iloc[-1]["candidate"]
     assert (s["score"] <= s["mean_sharpe"] + 1e-12).all()  # the spread penalty only subtracts
+    passed = s.loc[s["eligible"] & s["beats_reference"]]
+    expected = passed.iloc[0]["candidate"] if len(passed) else AllocatorDesign().key
+    assert result.chosen.key == expected == result.gate["chosen"]
+    assert set(result.gate["superior"]) == set(s.loc[s["beats_reference"], "candidate"])
+    assert 0.0 <= result.gate["spa_pvalue"] <= 1.0
+    # only eligible candidates are tested, and equal-sample (ERC itself) is not
+    tested = s.loc[s["eligible"] & (s["candidate"] != AllocatorDesign().key)]
+    assert result.gate["n_tested"] == len(tested) >= 1
+    # without the gate the rule is the best eligible score, as in the first two rounds
+    ungated = run_selection(small, SPACE, replace(CFG, gate_alpha=None))
+    eligible = ungated.summary.loc[ungated.summary["eligible"]]
+    assert ungated.chosen.key == eligible.sort_values("score").iloc[-1]["candidate"]
+    assert ungated.gate == {} and "beats_reference" not in ungated.summary
+
+
+def _daily(cols: dict[str, np.ndarray], dates: pd.DatetimeIndex) -> pd.DataFrame:
+    return pd.concat(
+        pd.DataFrame({"candidate": k, "seed": 0, "date": dates, "excess_return": v})
+        for k, v in cols.items()
+    )
+
+
+def test_gate_finds_a_real_edge_and_not_noise():
+    """A candidate with a true Sharpe edge over the reference passes StepM; one that is the
+    reference plus noise, or the reference levered (same Sharpe), does not."""
+    rng = np.random.default_rng(0)
+    dates = pd.bdate_range("2009-01-01", periods=2000)
+    ref = rng.normal(0.0002, 0.005, len(dates))
+    cols = {
+        "edge": ref + rng.normal(0.0006, 0.001, len(dates)),
+        "noise": ref + rng.normal(0.0, 0.002, len(dates)),
+        "levered": 2.0 * ref,
+        "same": ref.copy(),
+    }
+    reference = pd.DataFrame({"date": dates, "excess_return": ref})
+    bench, losses = vol_matched_losses(_daily(cols, dates), reference)
+    assert set(losses.columns) == {"edge", "noise", "levered"}  # "same" is the reference
+    np.testing.assert_allclose(losses["levered"], bench)  # vol-matched: leverage is no edge
+    gate = stepm_gate(_daily(cols, dates), reference, list(cols), replace(CFG, gate_reps=300))
+    assert gate["superior"] == ["edge"] and gate["spa_pvalue"] < 0.05
+    without = stepm_gate(
+        _daily({k: cols[k] for k in ("noise", "levered")}, dates),
+        reference,
+        ["noise", "levered"],
+        replace(CFG, gate_reps=300),
+    )
+    assert without["superior"] == [] and without["spa_pvalue"] > 0.05
+
+
+def test_a_gated_selection_needs_the_reference_design(small):
+    with pytest.raises(ConfigError, match="reference design"):
+        run_selection(small, SPACE[1:], CFG)
 
 
 def test_written_choice_round_trips(result, tmp_path):
@@ -89,13 +146,17 @@ def test_a_second_round_reuses_the_first_rounds_rows(small, result):
     """Rows of candidates already run are taken as they are; only new candidates run, and the
     scores, the choice and the trial count are those of a run of everything."""
     first = result.rows.loc[result.rows["candidate"] != SPACE[1].key]
-    again = run_selection(small, SPACE, CFG, reuse=first.assign(kind="candidate"))
+    first_daily = result.daily.loc[result.daily["candidate"] != SPACE[1].key]
+    again = run_selection(
+        small, SPACE, CFG, reuse=first.assign(kind="candidate"), reuse_daily=first_daily
+    )
     pd.testing.assert_frame_equal(
         again.summary.sort_values("candidate").reset_index(drop=True),
         result.summary.sort_values("candidate").reset_index(drop=True),
     )
     assert again.chosen == result.chosen and again.n_trials == len(SPACE)
+    assert again.gate == result.gate
     # a reused row is used as given: a doctored one moves its candidate's score
     doctored = result.rows.assign(sharpe=result.rows["sharpe"] + 1.0)
-    moved = run_selection(small, SPACE, CFG, reuse=doctored)
+    moved = run_selection(small, SPACE, CFG, reuse=doctored, reuse_daily=result.daily)
     assert (moved.summary["mean_sharpe"] > result.summary["mean_sharpe"].min() + 0.9).all()
