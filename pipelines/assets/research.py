@@ -113,6 +113,8 @@ def selection_assets(
             metadata={
                 "chosen": result.chosen.key,
                 "n_trials": result.n_trials,
+                "gate_spa_pvalue": float(result.gate.get("spa_pvalue", float("nan"))),
+                "gate_superior": ", ".join(result.gate.get("superior", [])) or "none",
                 "summary": table_preview(result.summary, limit=30),
                 "selected_design": dg.MetadataValue.path(str(path)),
             }
