@@ -60,9 +60,7 @@ def targets(res: dict[str, dict], stress: pd.DataFrame, checks: pd.DataFrame) ->
     sub = checks.loc[(checks["period"] == PERIOD) & (checks["cost_bps"] == 10.0)]
     piv = sub.pivot_table(index="universe", columns="strategy", values="sharpe")
     # TIE: float noise of two identical strategies (riskalloc = ERC gives 1e-16 apart)
-    sub_ok = {
-        u: bool(piv.loc[u, "riskalloc"] >= piv.loc[u, "erc"] - std - TIE) for u in piv.index
-    }
+    sub_ok = {u: bool(piv.loc[u, "riskalloc"] >= piv.loc[u, "erc"] - std - TIE) for u in piv.index}
     return {
         "sharpe_ge_erc": ra["sharpe"] >= erc["sharpe"] - TIE,
         "sharpe_ge_inverse_vol": ra["sharpe"] >= iv["sharpe"] - TIE,
