@@ -9,6 +9,7 @@ import pandas as pd
 
 from pipelines.resources import SourceResource, WarehouseResource
 from riskalloc import quality
+from riskalloc.allocate.design import load_design
 from riskalloc.allocate.publish import validate_target_weights
 from riskalloc.errors import PublishError
 from riskalloc.quality import CheckOutcome
@@ -183,7 +184,10 @@ def vol_forecasts_positive(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 @dg.asset_check(
     asset="target_weights",
     blocking=True,
-    description="Weights ≥ 0, sum = exposure ≤ 1, risk contributions = budgets, known tickers.",
+    description=(
+        "Weights ≥ 0, sum = exposure ≤ the design's cap (1 unless it levers), risk "
+        "contributions = budgets, known tickers."
+    ),
 )
 def target_weights_valid(
     warehouse: WarehouseResource, source: SourceResource
@@ -194,7 +198,8 @@ def target_weights_valid(
             return _result(CheckOutcome("target_weights", True, "nothing published yet"))
     w = _table(warehouse, "target_weights")
     try:
-        validate_target_weights(w, source.universe().tickers)
+        cap = max(1.0, load_design().max_exposure)
+        validate_target_weights(w, source.universe().tickers, max_exposure=cap)
     except PublishError as exc:
         return _result(CheckOutcome("target_weights", False, str(exc)))
     return _result(

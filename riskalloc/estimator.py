@@ -88,7 +88,8 @@ class AdaptiveRiskBudgeting(_Base):
     a learned tilt) → the exact risk-budgeting layer → optional trend and relative-vol-target
     overlays → partial rebalancing at speed ``rebalance_speed`` over the last weeks' targets.
     The cash ETF of the bundled universe (BIL), when present, is never a risky asset; weights
-    may sum to less than 1 (the rest is cash).
+    may sum to less than 1 (the rest is cash), or up to ``max_exposure`` > 1 when a vol target
+    may lever (the rest is borrowed at the cash rate plus a spread).
 
     Parameters
     ----------
@@ -109,7 +110,7 @@ class AdaptiveRiskBudgeting(_Base):
     Attributes
     ----------
     weights_ : pandas.Series of shape (n_assets,)
-        Target weights by ticker (sum ≤ 1; the rest is cash).
+        Target weights by ticker (sum ≤ max(1, ``max_exposure``); the rest is cash).
     risk_budgets_ : pandas.Series of shape (n_eligible,)
         Risk budgets of the eligible assets at the last date (sum 1).
     layer_weights_ : pandas.Series of shape (n_eligible,)

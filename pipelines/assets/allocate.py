@@ -96,7 +96,8 @@ def target_weights(
     with warehouse.get_connection() as con:
         md = load_market_data(con, universe, hi)
     # the production design (the riskalloc rows of backtest_metrics), each day from data ≤ it
-    df, skipped = design_target_weights(md, load_design(), pd.DatetimeIndex(days))
+    design = load_design()
+    df, skipped = design_target_weights(md, design, pd.DatetimeIndex(days))
     if skipped:
         context.log.warning(
             "%d trading days skipped (no prices or no full look-back), e.g. %s",
@@ -116,7 +117,8 @@ def target_weights(
     # the design has no regime module: each day carries the reference state known by then
     labels = reference_regime_labels(df["date"].unique(), reference_for_naming(md, regimes))
     df["regime"] = df["date"].map(labels)
-    validate_target_weights(df, universe.tickers)  # raises: nothing is published
+    # raises: nothing is published
+    validate_target_weights(df, universe.tickers, max_exposure=max(1.0, design.max_exposure))
     if previous is not None and not previous.empty:
         previous = previous.loc[previous["date"] == previous["date"].max()]
     reference = None if regimes is None else regimes.set_index("date")["regime"]

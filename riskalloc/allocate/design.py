@@ -23,6 +23,7 @@ VolSource = Literal["sample", "ewma", "blend"]
 CorrShrink = Literal["none", "constant"]
 TrendScope = Literal["asset", "class"]
 SELECTED_DESIGN_FILE = "selected_design.json"
+MAX_GROSS_EXPOSURE = 3.0  # sanity ceiling on leverage for every design, publication and backtest
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,9 @@ class AllocatorDesign:
       signals).
     - ``vol_target``: exposure = min(``max_exposure``, m · σ_ERC,long / σ_now), m the multiple
       and σ_ERC,long the volatility of the equal-risk portfolio over ``target_window`` days;
-      None switches the overlay off.
+      None switches the overlay off. ``max_exposure`` > 1 is leverage (at most
+      ``MAX_GROSS_EXPOSURE``): the borrowed part pays the risk-free rate plus the backtest's
+      borrowing spread, as levered risk parity is run in practice; it needs the vol target.
     - ``rebalance_speed``: κ of the partial rebalance w ← w_prev + κ (w* − w_prev).
     - ``ensemble``: seeds whose learned budgets are averaged (learned_tilt only).
     """
@@ -89,10 +92,14 @@ class AllocatorDesign:
             raise ConfigError(f"trend_floor must be in [0, 1], got {self.trend_floor}")
         if self.vol_target is not None and self.vol_target <= 0:
             raise ConfigError(f"vol_target must be a positive multiple, got {self.vol_target}")
-        if not 0.0 < self.max_exposure <= 1.0:
+        if not 0.0 < self.max_exposure <= MAX_GROSS_EXPOSURE:
             raise ConfigError(
-                f"max_exposure must be in (0, 1] (the backtest engine has no leverage), "
-                f"got {self.max_exposure}"
+                f"max_exposure must be in (0, {MAX_GROSS_EXPOSURE:g}], got {self.max_exposure}"
+            )
+        if self.max_exposure > 1.0 and self.vol_target is None:
+            raise ConfigError(
+                f"max_exposure {self.max_exposure:g} > 1 is leverage, which only the vol target "
+                "uses: set vol_target too"
             )
         if not 0.0 < self.rebalance_speed <= 1.0:
             raise ConfigError(f"rebalance_speed must be in (0, 1], got {self.rebalance_speed}")
@@ -122,6 +129,8 @@ class AllocatorDesign:
             parts.append(f"{scope}trend{self.trend_lookback}x{self.trend_floor:g}")
         if self.vol_target is not None:
             parts.append(f"vt{self.vol_target:g}")
+            if self.max_exposure > 1.0:
+                parts.append(f"lev{self.max_exposure:g}")
         if self.rebalance_speed < 1.0:
             parts.append(f"k{self.rebalance_speed:g}")
         return "-".join(parts)

@@ -90,6 +90,11 @@ class DesignedStrategy:
         """Only a learned design depends on the seed (the grid runs the others once)."""
         return self.design.learned
 
+    @property
+    def max_gross(self) -> float:
+        """Largest sum of weights the design can give (> 1 when its vol target may lever)."""
+        return max(1.0, self.design.max_exposure)
+
     # --- learned budgets ----------------------------------------------------------------
     def __post_init__(self) -> None:
         """Hold the time-indexed inputs point in time: they are read only as of the view the

@@ -29,9 +29,13 @@ SUM_TOL = 1e-9
 
 
 def validate_target_weights(
-    df: pd.DataFrame, universe: Iterable[str], rc_tol: float = RC_TOL
+    df: pd.DataFrame,
+    universe: Iterable[str],
+    rc_tol: float = RC_TOL,
+    max_exposure: float = 1.0,
 ) -> None:
-    """Weights ≥ 0, per-date sum = exposure ≤ 1, risk contributions = budgets, known tickers."""
+    """Weights ≥ 0, per-date sum = exposure ≤ ``max_exposure`` (> 1 only for a levered
+    design), risk contributions = budgets, known tickers."""
     missing = sorted(set(TARGET_WEIGHT_COLUMNS) - set(df.columns))
     if missing:
         raise PublishError(f"target weights lack columns {missing}")
@@ -62,8 +66,8 @@ def validate_target_weights(
         exposure = float(g["exposure"].iloc[0])
         if not np.allclose(g["exposure"], exposure, rtol=0, atol=SUM_TOL):
             raise PublishError(f"exposure differs between tickers on {day}")
-        if exposure > 1 + SUM_TOL or exposure < 0:
-            raise PublishError(f"exposure {exposure:.6f} outside [0, 1] on {day}")
+        if exposure > max_exposure + SUM_TOL or exposure < 0:
+            raise PublishError(f"exposure {exposure:.6f} outside [0, {max_exposure:g}] on {day}")
         total = float(g["weight"].sum())
         if abs(total - exposure) > 1e-6:
             raise PublishError(

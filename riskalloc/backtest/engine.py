@@ -5,6 +5,10 @@ holdings drift with asset returns; the uninvested part (1 − sum of weights) is
 ``md.rf_daily()``. On a rebalance day the cost ``cost_bps/1e4 × turnover`` is charged, where
 turnover is the L1 distance between the new target and the drifted weights *including the
 cash leg* (so moving 10 % from cash into an asset counts 0.2).
+
+Weights may sum to more than 1 only when the caller allows it (``max_gross``, for a levered
+design): the cash leg is then negative, a loan that pays the risk-free rate plus
+``borrow_spread_bps`` a year, as levered risk parity is financed in practice.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from riskalloc.allocate.design import MAX_GROSS_EXPOSURE
 from riskalloc.backtest.schedule import rebalance_dates, window_days
 from riskalloc.errors import DataError
-from riskalloc.market import MarketData
+from riskalloc.market import TRADING_DAYS, MarketData
 
 SUM_TOL = 1e-6
+# a conventional broker spread over T-bills (50 bps a year), not fitted to any data
+BORROW_SPREAD_BPS = 50.0
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,7 @@ class BacktestResult:
         return (1.0 + self.returns).cumprod().rename("wealth")
 
 
-def _check_targets(w: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
+def _check_targets(w: pd.DataFrame, prices: pd.DataFrame, max_gross: float) -> pd.DataFrame:
     """Targets aligned to the price columns; errors name the ticker and date at fault."""
     unknown = sorted(set(w.columns) - set(prices.columns))
     if unknown:
@@ -52,9 +59,12 @@ def _check_targets(w: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
         i, j = np.argwhere(~np.isfinite(vals))[0]
         raise DataError(f"weight of {w.columns[j]} on {w.index[i].date()} is not finite")
     sums = vals.sum(axis=1)
-    if (sums > 1.0 + SUM_TOL).any():
+    if (sums > max_gross + SUM_TOL).any():
         i = int(np.argmax(sums))
-        raise DataError(f"weights on {w.index[i].date()} sum to {sums[i]:.6f} > 1 (no leverage)")
+        what = "no leverage" if max_gross == 1.0 else "the leverage allowed"
+        raise DataError(
+            f"weights on {w.index[i].date()} sum to {sums[i]:.6f} > {max_gross:g} ({what})"
+        )
     missing = pd.Index(w.index).difference(prices.index)
     if len(missing):
         raise DataError(f"rebalance date {missing[0].date()} is not a trading day of the prices")
@@ -75,6 +85,8 @@ def simulate(
     start: str | pd.Timestamp,
     end: str | pd.Timestamp,
     rebalance: str | None = None,
+    max_gross: float = 1.0,
+    borrow_spread_bps: float = BORROW_SPREAD_BPS,
 ) -> BacktestResult:
     """Simulate holding ``weights`` (rows = decision dates) over the trading days in [start, end].
 
@@ -82,7 +94,13 @@ def simulate(
     :func:`~riskalloc.backtest.schedule.rebalance_dates` (period ends, and the last trading day
     before ``start``); None uses every row. A row dated
     before the window is the opening position: its turnover and cost are booked on day one.
+    ``max_gross`` is the largest sum of weights accepted (1: no leverage); a negative cash leg
+    pays rf + ``borrow_spread_bps``/1e4 a year.
     """
+    if not 1.0 <= max_gross <= MAX_GROSS_EXPOSURE:
+        raise DataError(f"max_gross must be in [1, {MAX_GROSS_EXPOSURE:g}], got {max_gross}")
+    if not (np.isfinite(borrow_spread_bps) and borrow_spread_bps >= 0):
+        raise DataError(f"borrow_spread_bps must be finite and ≥ 0, got {borrow_spread_bps}")
     days = window_days(md.dates, start, end)
     w = weights.copy()
     w.index = pd.DatetimeIndex(w.index, name="date")
@@ -93,7 +111,7 @@ def simulate(
     w = w.loc[w.index <= days[-1]]
     if rebalance is not None:
         w = w.loc[w.index.isin(rebalance_dates(md.dates, start, end, rebalance))]
-    w = _check_targets(w, md.prices)
+    w = _check_targets(w, md.prices, max_gross)
     opening = w.loc[w.index < days[0]].tail(1)
     w = w.loc[w.index >= days[0]]
 
@@ -102,6 +120,7 @@ def simulate(
     rf = md.rf_daily().reindex(days).fillna(0.0).to_numpy()
     targets = {days.get_loc(d): row for d, row in zip(w.index, w.to_numpy(), strict=True)}
     c = float(cost_bps) / 1e4
+    spread = float(borrow_spread_bps) / 1e4 / TRADING_DAYS
     n, k = r.shape
     h = np.zeros(k)
     h_cash = 1.0
@@ -116,10 +135,11 @@ def simulate(
     for t in range(n):
         held[t] = h
         expo[t] = h @ risky
-        g = float(h @ r[t] + h_cash * rf[t])
+        r_cash = rf[t] + (spread if h_cash < 0.0 else 0.0)  # a loan pays the spread
+        g = float(h @ r[t] + h_cash * r_cash)
         gross[t] = g
         v = h * (1.0 + r[t]) / (1.0 + g)
-        v_cash = h_cash * (1.0 + rf[t]) / (1.0 + g)
+        v_cash = h_cash * (1.0 + r_cash) / (1.0 + g)
         to = first_turnover if t == 0 else 0.0
         if t in targets:
             new = targets[t]

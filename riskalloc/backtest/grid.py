@@ -140,7 +140,7 @@ def run_grid_cell(
             fallbacks[(lab, reb, seed)] = list(getattr(strat, "fallback_dates", []))
         log.info("grid: %s seed %d %s weights done", lab, seed, reb)
         for c in costs:
-            res = simulate(w, md, c, start, end)
+            res = simulate(w, md, c, start, end, max_gross=getattr(strat, "max_gross", 1.0))
             results[(lab, float(c), reb, seed)] = res
             mets.append(metrics_frame(res, lab, reb, seed, rm))
             rets.append(returns_frame(res, lab, reb, seed))

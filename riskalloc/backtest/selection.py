@@ -148,7 +148,15 @@ def search_space() -> list[AllocatorDesign]:
         for floor in (0.5, 0.0)
         for speed in (1.0, 0.5)
     ]
-    return rule_based + learned + ensemble + covariance + class_trend
+    # fourth round (2026-12-04, declared after the third out-of-sample run, scored on 2009-2016
+    # only, through the gate): the relative vol target allowed to lever, as risk parity is run
+    # in practice; the loan pays rf + the engine's borrowing spread
+    levered = [
+        AllocatorDesign(vol_target=1.0, max_exposure=cap, rebalance_speed=speed)
+        for cap in (1.5, 2.0)
+        for speed in (1.0, 0.5)
+    ]
+    return rule_based + learned + ensemble + covariance + class_trend + levered
 
 
 def fold_metrics(
@@ -166,7 +174,8 @@ def _simulated(
     strategy: object, md: MarketData, cfg: SelectionConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     w = run_walk_forward(strategy, md, cfg.dev_start, cfg.dev_end, "yearly", cfg.rebalance)
-    res = simulate(w, md, cfg.cost_bps, cfg.dev_start, cfg.dev_end)
+    gross = getattr(strategy, "max_gross", 1.0)
+    res = simulate(w, md, cfg.cost_bps, cfg.dev_start, cfg.dev_end, max_gross=gross)
     excess = (res.returns - res.rf).rename("excess_return").rename_axis("date").reset_index()
     return fold_metrics(res.returns, res.rf, res.turnover, res.exposure), excess
 

@@ -27,7 +27,8 @@ class Strategy(Protocol):
         """Learn from ``md`` (already cut at the training end: no future rows)."""
 
     def weights(self, md: MarketData, dates: pd.DatetimeIndex) -> pd.DataFrame:
-        """Rows = ``dates``, columns = ``md.tickers``; sum ≤ 1 (rest cash), 0 for unpriced."""
+        """Rows = ``dates``, columns = ``md.tickers``; sum ≤ 1 (rest cash; up to an optional
+        ``max_gross`` attribute for a strategy that levers), 0 for unpriced."""
 
 
 def eligible_window(

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from riskalloc.allocate.design import MAX_GROSS_EXPOSURE
 from riskalloc.backtest.engine import simulate
 from riskalloc.backtest.schedule import period_ends
 from riskalloc.errors import DataError
@@ -64,7 +65,9 @@ def strategy_drawdown(
     wide = wide.loc[wide.index <= day].fillna(0.0)
     if len(wide) < 2:
         return 0.0, 0.0
-    res = simulate(wide, md, cost_bps, wide.index[0], day, rebalance=rebalance)
+    # the targets passed publication's checks: hold them as published, levered or not
+    gross = float(np.clip(wide.sum(axis=1).max(), 1.0, MAX_GROSS_EXPOSURE))
+    res = simulate(wide, md, cost_bps, wide.index[0], day, rebalance=rebalance, max_gross=gross)
     wealth = res.wealth
     dd = wealth / wealth.cummax() - 1.0
     return float(-dd.iloc[-1]), float(-dd.min())

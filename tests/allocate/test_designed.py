@@ -153,6 +153,24 @@ def test_overlays_keep_weights_long_only_and_within_one(md):
     assert w.sum(axis=1).min() < 0.9  # 2015's commodity downtrend went partly to cash
 
 
+def test_a_levered_vol_target_goes_above_one_in_calm_markets_and_stays_under_its_cap(md):
+    design = AllocatorDesign(vol_target=1.0, max_exposure=2.0)
+    assert design.key == "equal-sample-vt1-lev2"
+    s = DesignedStrategy(design)
+    assert s.max_gross == 2.0 and DesignedStrategy(AllocatorDesign()).max_gross == 1.0
+    s.fit(md)
+    dates = pd.DatetimeIndex(week_ends(md.dates[(md.dates >= "2012-01-01")])[::8])
+    sums = s.weights(md, dates).sum(axis=1)
+    unlevered = DesignedStrategy(AllocatorDesign(vol_target=1.0))
+    unlevered.fit(md)
+    capped = unlevered.weights(md, dates).sum(axis=1)
+    assert sums.max() > 1.05 and (sums <= 2.0 + 1e-12).all()
+    # the same target: where the unlevered design is below its cap the two agree
+    below = capped < 1.0 - 1e-9
+    assert below.any()
+    np.testing.assert_allclose(sums[below], capped[below], rtol=1e-9)
+
+
 def test_partial_rebalance_trades_less_than_the_raw_target(md):
     dates = pd.DatetimeIndex(week_ends(md.dates[(md.dates >= "2014-01-01")])[:40])
     turn = {}
@@ -227,7 +245,8 @@ def test_learned_tilt_penalty_pulls_budgets_towards_equal(md):
         {"vol_source": "garch"},
         {"trend_floor": 1.5},
         {"rebalance_speed": 0.0},
-        {"max_exposure": 2.0},
+        {"max_exposure": 2.0},  # leverage without a vol target
+        {"max_exposure": 4.0, "vol_target": 1.0},  # beyond MAX_GROSS_EXPOSURE
         {"vol_target": -1.0},
         {"corr_window": 5},
         {"corr_shrink": "identity"},

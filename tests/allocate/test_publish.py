@@ -31,6 +31,13 @@ def test_valid_weights_pass():
     validate_target_weights(_valid(), UNIVERSE)
 
 
+def test_levered_weights_pass_only_under_the_designs_cap():
+    levered = _valid().assign(exposure=1.2, weight=[0.4, 0.4, 0.4])
+    validate_target_weights(levered, UNIVERSE, max_exposure=1.5)
+    with pytest.raises(PublishError, match=r"exposure 1.200000 outside \[0, 1.1\]"):
+        validate_target_weights(levered, UNIVERSE, max_exposure=1.1)
+
+
 @pytest.mark.parametrize(
     ("mutate", "pattern"),
     [

@@ -104,6 +104,27 @@ def test_leverage_and_unknown_tickers_raise(sample_md) -> None:
         simulate(pd.DataFrame({"XYZ": [0.5]}, index=d), md, 0, "2016-07-01", "2016-07-29")
 
 
+def test_a_levered_position_pays_rf_plus_the_spread_on_the_loan(toy) -> None:
+    # rf 25.2 % a year -> 0.001 a day; spread 252 bps a year -> 0.0001 a day; no costs
+    md = toy.build({"A": [100, 110, 99]}, DATES[:3], 25.2)
+    w = pd.DataFrame({"A": [1.5]}, index=pd.to_datetime(["2021-01-04"]))
+    with pytest.raises(DataError, match=r"sum to 1.500000 > 1 \(no leverage\)"):
+        simulate(w, md, 0, "2021-01-05", "2021-01-06")
+    res = simulate(w, md, 0, "2021-01-05", "2021-01-06", max_gross=2.0, borrow_spread_bps=252)
+    loan = 0.001 + 0.0001
+    g1 = 1.5 * 0.10 - 0.5 * loan
+    a1, k1 = 1.5 * 1.10 / (1 + g1), -0.5 * (1 + loan) / (1 + g1)
+    g2 = a1 * -0.10 + k1 * loan
+    np.testing.assert_allclose(res.returns.to_numpy(), [g1, g2], rtol=0, atol=1e-15)
+    assert res.exposure.iloc[0] == pytest.approx(1.5)
+    # the spread is charged on loans only: an unlevered book earns plain rf on its cash
+    half = simulate(w * 0.5, md, 0, "2021-01-05", "2021-01-06", max_gross=2.0)
+    assert half.returns.iloc[0] == pytest.approx(0.75 * 0.10 + 0.25 * 0.001, abs=1e-15)
+    for bad in ({"max_gross": 0.5}, {"max_gross": 10.0}, {"borrow_spread_bps": -1.0}):
+        with pytest.raises(DataError, match=next(iter(bad))):
+            simulate(w, md, 0, "2021-01-05", "2021-01-06", **bad)
+
+
 def test_exposure_excludes_the_cash_etf(sample_md) -> None:
     md = sample_md.select(["SPY", "BIL"])
     assert md.cash == "BIL"
