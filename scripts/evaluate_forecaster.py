@@ -49,6 +49,7 @@ def run_selection(md: MarketData, seed: int, n_jobs: int = 1) -> None:
     details["selection_seconds"] = round(secs, 1)
     (OUT / "forecaster_selection.json").write_text(json.dumps(details, indent=2, default=str))
     cols = ["trial", "candidate", "dev_qlike", "dev_rmse_log", "dev_mz_r2", "dm_p_vs_chosen"]
+    cols += ["mcs_pvalue", "in_mcs"]
     print(markdown(table[[*cols, "kept_epochs", "chosen"]]))
     print(f"\nselection: {len(table)} candidates, {secs:.0f} s")
 

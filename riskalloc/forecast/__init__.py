@@ -2,7 +2,13 @@
 (chosen on 2009-2016 folds) vs EWMA, GARCH(1,1), HAR-RV."""
 
 from riskalloc.forecast.artefacts import forecaster_record, load_model, market_hash, save_model
-from riskalloc.forecast.evaluate import diebold_mariano, evaluate_forecasts, mz_r2, qlike
+from riskalloc.forecast.evaluate import (
+    diebold_mariano,
+    evaluate_forecasts,
+    model_confidence_set,
+    mz_r2,
+    qlike,
+)
 from riskalloc.forecast.garch_fits import GarchFitCache
 from riskalloc.forecast.lstm import LSTMConfig, TrainedLSTM, predict_lstm, train_lstm
 from riskalloc.forecast.panel import Panel, Panels, build_panel
@@ -18,6 +24,7 @@ from riskalloc.forecast.selection import (
     CANDIDATES,
     Candidate,
     candidate_forecasts,
+    gated_choice,
     select_forecaster,
 )
 from riskalloc.forecast.targets import HORIZON, future_realised_vol
@@ -53,8 +60,10 @@ __all__ = [
     "forecast_range",
     "forecaster_record",
     "future_realised_vol",
+    "gated_choice",
     "load_model",
     "market_hash",
+    "model_confidence_set",
     "mz_r2",
     "predict_lstm",
     "production_forecasts",

@@ -8,6 +8,7 @@ Conventions (documented for the ``forecast_eval`` table):
   model against model m on QLIKE loss. The loss differential is averaged over the row's assets
   per date and its mean tested with a Newey-West HAC variance (lag h-1). Negative = this row's
   model has the lower loss. NaN against itself.
+- :func:`model_confidence_set`: the MCS p-values the forecaster selection reports.
 - ``production``: True on the rows of the production forecaster (``production=`` its name).
 All models are compared on the same (date, ticker) rows: those every model forecast.
 """
@@ -19,6 +20,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from riskalloc.errors import DataError
 from riskalloc.features.asset import VOL_FLOOR
 from riskalloc.forecast.targets import HORIZON
 
@@ -52,6 +54,27 @@ def diebold_mariano(loss_diff: np.ndarray, lag: int = HORIZON - 1) -> tuple[floa
     res = sm.OLS(d, np.ones((len(d), 1))).fit(cov_type="HAC", cov_kwds={"maxlags": lag})
     stat = float(res.tvalues[0])
     return stat, float(2.0 * stats.norm.sf(abs(stat)))
+
+
+MCS_SIZE = 0.10  # Hansen, Lunde & Nason (2011) report the 10 % and 25 % sets
+
+
+def model_confidence_set(
+    losses: pd.DataFrame, size: float = MCS_SIZE, reps: int = 1000, seed: int = 0
+) -> pd.Series:
+    """MCS p-value of each column of a (date × model) loss frame (Hansen, Lunde & Nason 2011,
+    ``arch``'s range statistic, stationary bootstrap with mean block √T): the models with
+    p ≥ ``size`` are those the data cannot tell from the best, after all the comparisons."""
+    from arch.bootstrap import MCS
+
+    clean = losses.dropna()
+    if clean.shape[1] == 1:
+        return pd.Series(1.0, index=losses.columns, name="mcs_pvalue")
+    if len(clean) < 30:
+        raise DataError(f"a model confidence set needs ≥ 30 dates of losses, got {len(clean)}")
+    mcs = MCS(clean, size=size, reps=reps, seed=seed)
+    mcs.compute()
+    return mcs.pvalues["Pvalue"].reindex(losses.columns).rename("mcs_pvalue")
 
 
 def _common_rows(df: pd.DataFrame) -> pd.DataFrame:

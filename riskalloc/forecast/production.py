@@ -1,7 +1,8 @@
 """The production volatility forecaster (chosen on the 2009-2016 folds) and its evaluation.
 
-``PRODUCTION`` is the lowest-QLIKE candidate of ``benchmarks/results/forecaster_selection.csv``
-(``scripts/evaluate_forecaster.py --select``). Its rows go to ``vol_forecasts`` under its own
+``PRODUCTION`` is the ``chosen`` candidate of ``benchmarks/results/forecaster_selection.csv``
+(``scripts/evaluate_forecaster.py --select``: the lowest dev QLIKE, with the baselines outside the
+model confidence set). Its rows go to ``vol_forecasts`` under its own
 model name; the allocator keeps reading the v1 ``lstm`` rows.
 """
 

@@ -18,7 +18,13 @@ import pandas as pd
 
 from riskalloc.errors import ConfigError
 from riskalloc.forecast.combine import CombineBy, CombineWindow, combine_walk_forward
-from riskalloc.forecast.evaluate import diebold_mariano, mz_r2, qlike
+from riskalloc.forecast.evaluate import (
+    MCS_SIZE,
+    diebold_mariano,
+    model_confidence_set,
+    mz_r2,
+    qlike,
+)
 from riskalloc.forecast.garch_fits import GarchFitCache
 from riskalloc.forecast.lstm import LSTMConfig, TrainedLSTM
 from riskalloc.forecast.targets import HORIZON, log_vol
@@ -320,6 +326,25 @@ def _config_cols(c: Candidate) -> dict:
     }
 
 
+def gated_choice(
+    mean: dict[str, float],
+    mcs_pvalue: dict[str, float],
+    baselines: list[str],
+    order: list[str],
+    size: float = MCS_SIZE,
+) -> str:
+    """The candidate with the lowest mean dev QLIKE, unless the best baseline is still in the
+    model confidence set at ``size``: then that baseline (a network or combination must be
+    shown better than EWMA, GARCH and HAR after the whole search, not merely score lower).
+    Ties go to the earlier candidate of ``order``."""
+    best = min(order, key=lambda n: (mean[n], order.index(n)))
+    kept = [b for b in baselines if b in mean]
+    if not kept:
+        return best
+    base = min(kept, key=lambda n: (mean[n], order.index(n)))
+    return base if mcs_pvalue.get(base, 0.0) >= size else best
+
+
 def select_forecaster(
     md: MarketData,
     candidates: tuple[Candidate, ...] = CANDIDATES,
@@ -328,8 +353,9 @@ def select_forecaster(
     seed: int = 0,
     n_jobs: int | None = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Score every candidate on the development folds; the lowest mean QLIKE is ``chosen``
-    (``n_jobs`` folds at once: the same table).
+    """Score every candidate on the development folds; ``chosen`` by :func:`gated_choice`
+    (the lowest mean QLIKE, once the best baseline is outside the 10 % model confidence set;
+    ``n_jobs`` folds at once: the same table).
 
     Data after ``dev_end`` are cut off first, so targets that would need them are unknown
     (NaN) and never scored. All candidates are compared on the same (date, ticker) rows.
@@ -345,8 +371,11 @@ def select_forecaster(
     years = sorted(set(dates.year))
     losses = {n: qlike(y, wide[n].to_numpy()) for n in names}
     mean = {n: float(v.mean()) for n, v in losses.items()}
-    chosen = min(names, key=lambda n: (mean[n], names.index(n)))
     daily = {n: pd.Series(v, index=dates).groupby(level=0).mean() for n, v in losses.items()}
+    # which candidates the dev data cannot tell from the best, all comparisons accounted for
+    mcs_p = model_confidence_set(pd.DataFrame(daily), seed=seed)
+    baselines = [c.name for c in candidates if c.kind == "baseline"]
+    chosen = gated_choice(mean, mcs_p.to_dict(), baselines, names)
     rows = []
     for trial, c in enumerate(candidates, start=1):
         f = wide[c.name].to_numpy()
@@ -370,6 +399,8 @@ def select_forecaster(
             **{f"qlike_{yr}": float(losses[c.name][dates.year == yr].mean()) for yr in years},
             "dm_vs_chosen": stat,
             "dm_p_vs_chosen": p,
+            "mcs_pvalue": float(mcs_p[c.name]),
+            "in_mcs": bool(mcs_p[c.name] >= MCS_SIZE),
             "kept_epochs": ";".join(f"{d['fold']}:{d['kept_epoch']}" for d in dev_info),
             "val_qlike_mean": (
                 float(np.mean([d["val_qlike"] for d in dev_info])) if dev_info else np.nan
@@ -386,4 +417,14 @@ def select_forecaster(
     table = pd.DataFrame(rows)
     table["n_candidates"] = len(candidates)
     table["n_trials"] = len(candidates)  # one trial (one seed, one run) per candidate
+    details["gate"] = {
+        "method": "model confidence set (Hansen, Lunde & Nason 2011; arch MCS, range statistic)",
+        "losses": f"daily mean QLIKE over assets, {len(daily[names[0]])} dev dates",
+        "size": MCS_SIZE,
+        "reps": 1000,
+        "bootstrap": "stationary, mean block sqrt(T)",
+        "in_mcs": sorted(n for n in names if mcs_p[n] >= MCS_SIZE),
+        "best_baseline": min(baselines, key=lambda n: mean[n]) if baselines else None,
+        "chosen": chosen,
+    }
     return table, fc, details

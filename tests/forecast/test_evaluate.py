@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from riskalloc.forecast.evaluate import diebold_mariano, evaluate_forecasts, mz_r2, qlike
+from riskalloc.errors import DataError
+from riskalloc.forecast.evaluate import (
+    diebold_mariano,
+    evaluate_forecasts,
+    model_confidence_set,
+    mz_r2,
+    qlike,
+)
 
 
 def test_qlike_zero_at_truth_and_asymmetric() -> None:
@@ -21,6 +28,24 @@ def test_mz_r2_perfect_and_noise() -> None:
     f = rng.uniform(0.05, 0.5, 500)
     assert mz_r2(f * 1.3, f) == pytest.approx(1.0)
     assert mz_r2(rng.uniform(0.05, 0.5, 500), f) < 0.05
+
+
+def test_model_confidence_set_drops_a_clearly_worse_model_and_keeps_ties() -> None:
+    rng = np.random.default_rng(2)
+    base = rng.gamma(2.0, 0.1, 600)
+    losses = pd.DataFrame(
+        {
+            "good": base,
+            "twin": np.roll(base, 1),  # the same losses a day apart: the same mean
+            "bad": base + 0.2 + rng.normal(0, 0.05, 600),
+        }
+    )
+    p = model_confidence_set(losses, reps=300)
+    assert list(p.index) == ["good", "twin", "bad"]
+    assert p["bad"] < 0.05 and p["good"] >= 0.10 and p["twin"] >= 0.10
+    assert p.max() == 1.0  # the best model is always in the set
+    with pytest.raises(DataError, match="30 dates"):
+        model_confidence_set(losses.head(10))
 
 
 def test_diebold_mariano_detects_a_better_model() -> None:

@@ -21,6 +21,7 @@ from riskalloc.forecast.selection import (
     CANDIDATES,
     Candidate,
     candidate_forecasts,
+    gated_choice,
     select_forecaster,
 )
 from riskalloc.forecast.walkforward import fold_plan, garch_params, garch_paths
@@ -224,8 +225,21 @@ def test_selection_cannot_read_after_dev_end(small_md: MarketData) -> None:
     assert a["chosen"].sum() == 1 and (a["n_candidates"] == len(SMALL)).all()
     assert fc["date"].max() <= pd.Timestamp("2008-12-31")
     assert a.loc[a["candidate"] == "net", "kept_epochs"].iloc[0].startswith("2008:")
-    best = a.loc[a["chosen"], "dev_qlike"].iloc[0]
-    assert best == a["dev_qlike"].min()
+    # the chosen model is in the model confidence set: the best, or the best baseline
+    assert a.loc[a["chosen"], "in_mcs"].all() and a["mcs_pvalue"].between(0, 1).all()
+    assert a["mcs_pvalue"].max() == 1.0
+
+
+def test_a_learned_forecaster_replaces_the_baselines_only_once_they_leave_the_mcs() -> None:
+    mean = {"ewma": 0.25, "har": 0.235, "combo": 0.213, "net": 0.22}
+    order = list(mean)
+    out = {"ewma": 0.03, "har": 0.087, "combo": 1.0, "net": 0.6}
+    assert gated_choice(mean, out, ["ewma", "har"], order) == "combo"
+    still_in = {**out, "har": 0.12}  # HAR cannot be told from the best: keep HAR
+    assert gated_choice(mean, still_in, ["ewma", "har"], order) == "har"
+    assert gated_choice(mean, still_in, [], order) == "combo"
+    # a baseline that scores best is chosen either way
+    assert gated_choice({**mean, "har": 0.2}, still_in, ["ewma", "har"], order) == "har"
 
 
 def test_forecast_eval_frame_labels_period_and_flags_production(small_md: MarketData) -> None:
