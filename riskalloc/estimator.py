@@ -182,7 +182,11 @@ class AdaptiveRiskBudgeting(_Base):
         return MarketData.from_wide(px, macro)
 
     def fit(
-        self, X: Any, y: Any = None, macro: pd.DataFrame | None = None
+        self,
+        X: Any,
+        y: Any = None,
+        macro: pd.DataFrame | None = None,
+        vol_forecast: pd.DataFrame | None = None,
     ) -> AdaptiveRiskBudgeting:
         """Decide the weights at the last date of X from X (and ``macro``) up to that date.
 
@@ -199,6 +203,10 @@ class AdaptiveRiskBudgeting(_Base):
             FRED-style indicators by observation date (e.g.
             :func:`riskalloc.datasets.load_fred_macro`); DTB3 is the cash rate of the trend
             overlay, and the learned tilt reads the macro state.
+        vol_forecast : pandas.DataFrame of shape (n_dates, n_assets), optional
+            Annualised volatility forecasts by date (e.g. the ``forecast_vol`` of the
+            production forecaster, pivoted); needed by ``vol_source="forecast"``, read only
+            up to the last date of X.
 
         Returns
         -------
@@ -209,7 +217,9 @@ class AdaptiveRiskBudgeting(_Base):
 
         design = self.design()
         md = self._market(X, macro)
-        strat = DesignedStrategy(design=design, seed=int(self.random_state or 0))
+        strat = DesignedStrategy(
+            design=design, seed=int(self.random_state or 0), vol_forecast=vol_forecast
+        )
         strat.fit(md)
         last = md.dates[-1]
         w = strat.smoothed(md)

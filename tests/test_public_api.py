@@ -111,6 +111,26 @@ def test_estimator_gives_the_backtest_strategys_weights(returns: pd.DataFrame) -
     assert np.allclose(on_returns.weights_, est.weights_, atol=1e-10)
 
 
+def test_forecast_vols_and_leverage_through_the_estimator(returns: pd.DataFrame) -> None:
+    """vol_source="forecast" reads the forecasts given to fit (only up to X's last date) and
+    refuses to run without them; a levered vol target stays under its cap."""
+    window = returns.loc[:"2016-12-30"]
+    vols = window.rolling(63).std().mul(np.sqrt(252)).dropna()
+    later = pd.DataFrame(9.9, index=[pd.Timestamp("2017-01-03")], columns=vols.columns)
+    est = riskalloc.AdaptiveRiskBudgeting(vol_source="forecast")
+    a = est.fit(window, vol_forecast=vols).weights_
+    b = riskalloc.AdaptiveRiskBudgeting(vol_source="forecast").fit(
+        window, vol_forecast=pd.concat([vols, later])
+    )
+    assert np.allclose(a, b.weights_, atol=1e-12)
+    sample = riskalloc.AdaptiveRiskBudgeting().fit(window).weights_
+    assert not np.allclose(a, sample, atol=1e-4)
+    with pytest.raises(ConfigError, match="needs vol_forecast"):
+        riskalloc.AdaptiveRiskBudgeting(vol_source="forecast").fit(window)
+    lev = riskalloc.AdaptiveRiskBudgeting(vol_target=1.0, max_exposure=2.0).fit(window)
+    assert 0 < lev.exposure_ <= 2.0
+
+
 def test_walk_forward_matches_skfolio_risk_budgeting(returns: pd.DataFrame) -> None:
     """Equal budgets, sample vols, κ = 1 and a 252-day fit window: skfolio's problem exactly."""
     from skfolio.model_selection import WalkForward, cross_val_predict

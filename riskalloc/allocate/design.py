@@ -19,7 +19,7 @@ from typing import Literal, get_args
 from riskalloc.errors import ConfigError
 
 BudgetMode = Literal["equal", "class_equal", "learned_tilt"]
-VolSource = Literal["sample", "ewma", "blend"]
+VolSource = Literal["sample", "ewma", "blend", "forecast"]
 CorrShrink = Literal["none", "constant"]
 TrendScope = Literal["asset", "class"]
 SELECTED_DESIGN_FILE = "selected_design.json"
@@ -34,7 +34,9 @@ class AllocatorDesign:
       split equally inside it) or ``learned_tilt`` (log b = log b₀ + tilt, the tilt learned end
       to end through the exact layer and pulled towards 0 by ``tilt_penalty``).
     - ``vol_source``: volatilities of the covariance: the window's sample vols, EWMA vols
-      (λ = 0.94, fast) or the average of the two variances; correlations always come from the
+      (λ = 0.94, fast), the average of the two variances, or ``forecast``: the production
+      forecaster's next-21-day vols (the strategy must be given them; an asset without a
+      forecast in the last 5 days keeps its sample vol); correlations always come from the
       trailing ``corr_window`` days.
     - ``corr_shrink``: ``none`` keeps the window's sample correlation; ``constant`` shrinks
       the sample covariance towards the constant-correlation target with the Ledoit-Wolf

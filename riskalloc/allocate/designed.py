@@ -38,9 +38,10 @@ from riskalloc.allocate.overlays import (
     window_covariance,
 )
 from riskalloc.allocate.train import TrainConfig, TrainedNetwork, train_allocator
-from riskalloc.errors import DataError, ModelError
-from riskalloc.market import MarketData, PointInTime, point_in_time, risky_tickers
+from riskalloc.errors import ConfigError, DataError, ModelError
+from riskalloc.market import TRADING_DAYS, MarketData, PointInTime, point_in_time, risky_tickers
 
+FORECAST_STALE_DAYS = 5  # a forecast older than this many trading days is not used
 log = logging.getLogger(__name__)
 SMOOTH_TOL = 0.01  # weight left beyond the oldest raw target of the partial rebalance
 
@@ -108,11 +109,29 @@ class DesignedStrategy:
         vf = None if self.vol_forecast is None else self.vol_forecast.as_of(md)
         return build_allocator_data(md, vf)
 
+    def _forecast_variance(self, md: MarketData, assets: list[str]) -> np.ndarray:
+        """Daily variances from the newest forecast of each asset in md's last 5 trading
+        days (annualised vol² / 252); NaN where there is none (the sample variance is kept)."""
+        if self.vol_forecast is None:
+            raise ConfigError(
+                "vol_source='forecast' needs vol_forecast (wide date x ticker, annualised)"
+            )
+        vf = self.vol_forecast.as_of(md)
+        recent = vf.loc[vf.index >= md.dates[-min(FORECAST_STALE_DAYS, len(md.dates))]]
+        vol = recent.reindex(columns=assets).ffill().iloc[-1] if len(recent) else None
+        if vol is None:
+            return np.full(len(assets), np.nan)
+        return vol.to_numpy(float) ** 2 / TRADING_DAYS
+
     def _seeds(self) -> list[int]:
         return [self.seed + 1000 * j for j in range(self.design.ensemble)]
 
     def fit(self, md: MarketData) -> None:
         """Train the budget tilt on everything in ``md`` (rule-based designs learn nothing)."""
+        if self.design.vol_source == "forecast" and self.vol_forecast is None:
+            raise ConfigError(
+                "vol_source='forecast' needs vol_forecast (wide date x ticker, annualised)"
+            )
         self.fitted = True
         self.trained = []
         self._targets = {}  # new fold models: raw targets are recomputed
@@ -185,7 +204,8 @@ class DesignedStrategy:
         if not assets:
             return out
         r = window.loc[:, assets].to_numpy(float)
-        cov = window_covariance(r, d.vol_source, d.corr_shrink)
+        fvar = self._forecast_variance(md, assets) if d.vol_source == "forecast" else None
+        cov = window_covariance(r, d.vol_source, d.corr_shrink, fvar)
         if d.budgets == "class_equal":
             b = class_budgets([md.asset_classes.get(t, "other") for t in assets])
         else:

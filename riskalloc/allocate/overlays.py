@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from riskalloc.allocate.risk_budgeting import solve_risk_budgeting
+from riskalloc.errors import DataError
 from riskalloc.features.asset import EWMA_LAMBDA
 from riskalloc.market import TRADING_DAYS
 
@@ -35,11 +36,15 @@ def constant_correlation_shrunk(returns: np.ndarray) -> tuple[np.ndarray, float]
 
 
 def window_covariance(
-    returns: np.ndarray, vol_source: str, corr_shrink: str = "none"
+    returns: np.ndarray,
+    vol_source: str,
+    corr_shrink: str = "none",
+    forecast_var: np.ndarray | None = None,
 ) -> np.ndarray:
     """Daily covariance of a (T, n) window: the sample correlation (``corr_shrink="constant"``:
-    its Ledoit-Wolf shrinkage to constant correlation) with sample, EWMA or blended variances
-    (see :class:`~riskalloc.allocate.design.AllocatorDesign`)."""
+    its Ledoit-Wolf shrinkage to constant correlation) with sample, EWMA, blended or forecast
+    variances (``forecast_var``, daily; NaN entries keep the sample variance; see
+    :class:`~riskalloc.allocate.design.AllocatorDesign`)."""
     if corr_shrink == "constant" and returns.shape[1] > 1:
         # the target keeps each variance, so the variances below are the sample ones either way
         cov = constant_correlation_shrunk(returns)[0]
@@ -47,6 +52,11 @@ def window_covariance(
         cov = np.atleast_2d(np.cov(returns, rowvar=False))
     if vol_source == "sample":
         var = np.diag(cov).copy()
+    elif vol_source == "forecast":
+        if forecast_var is None or len(forecast_var) != cov.shape[0]:
+            raise DataError("vol_source='forecast' needs one forecast variance per asset")
+        f = np.asarray(forecast_var, float)
+        var = np.where(np.isfinite(f) & (f > 0), f, np.diag(cov))
     else:
         ew = ewma_variance(returns)
         var = ew if vol_source == "ewma" else 0.5 * (ew + np.diag(cov))

@@ -156,7 +156,13 @@ def search_space() -> list[AllocatorDesign]:
         for cap in (1.5, 2.0)
         for speed in (1.0, 0.5)
     ]
-    return rule_based + learned + ensemble + covariance + class_trend + levered
+    # fifth round (2026-12-04, declared after the third out-of-sample run, scored on 2009-2016
+    # only, through the gate): ERC on the production forecaster's next-21-day vols (the
+    # paper's premise: forecasts into the risk-budgeting layer), κ 1 and 0.5
+    forecast = [
+        AllocatorDesign(vol_source="forecast", rebalance_speed=speed) for speed in (1.0, 0.5)
+    ]
+    return rule_based + learned + ensemble + covariance + class_trend + levered + forecast
 
 
 def fold_metrics(
@@ -180,19 +186,43 @@ def _simulated(
     return fold_metrics(res.returns, res.rf, res.turnover, res.exposure), excess
 
 
+def selection_forecasts(
+    md: MarketData, cfg: SelectionConfig, n_jobs: int | None = 1
+) -> pd.DataFrame:
+    """Wide (date × ticker) walk-forward vols of the production forecaster on the development
+    years, from the data cut at ``cfg.dev_end`` (what a ``vol_source="forecast"`` candidate
+    reads; each fold's models are trained only on data before it)."""
+    from riskalloc.allocate.dataset import forecast_wide
+    from riskalloc.forecast.production import PRODUCTION, production_forecasts
+
+    view = md.until(cfg.dev_end)
+    fc, _ = production_forecasts(view, cfg.dev_start, cfg.dev_end, include=(), n_jobs=n_jobs)
+    return forecast_wide(fc, PRODUCTION.name)
+
+
 def evaluate_candidate(
-    md: MarketData, design: AllocatorDesign, seed: int, cfg: SelectionConfig
+    md: MarketData,
+    design: AllocatorDesign,
+    seed: int,
+    cfg: SelectionConfig,
+    vol_forecast: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fold rows and daily net excess returns of one (design, seed): the independent unit of
-    work of the selection."""
+    work of the selection. A forecast-vol design reads ``vol_forecast``
+    (:func:`selection_forecasts`, computed here when not given)."""
     from riskalloc.allocate.dataset import build_allocator_data
     from riskalloc.allocate.train import TrainConfig
 
     md = md.until(cfg.dev_end)  # the guarantee: nothing after the development years
+    forecasts = None
+    if design.vol_source == "forecast":
+        forecasts = selection_forecasts(md, cfg) if vol_forecast is None else vol_forecast
+        forecasts = forecasts.loc[forecasts.index <= pd.Timestamp(cfg.dev_end)]
     strat = DesignedStrategy(
         design=design,
         seed=seed,
         train_cfg=TrainConfig(epochs=cfg.epochs, seed=seed),
+        vol_forecast=forecasts,
         precomputed=build_allocator_data(md) if design.learned else None,
     )
     return _labelled(*_simulated(strat, md, cfg), design.key, seed)
@@ -225,10 +255,12 @@ def _init_worker(md: MarketData) -> None:
     _WORKER_MD = md
 
 
-def _work(job: tuple[AllocatorDesign, int, SelectionConfig]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    design, seed, cfg = job
+def _work(
+    job: tuple[AllocatorDesign, int, SelectionConfig, pd.DataFrame | None],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    design, seed, cfg, forecasts = job
     assert _WORKER_MD is not None
-    return evaluate_candidate(_WORKER_MD, design, seed, cfg)
+    return evaluate_candidate(_WORKER_MD, design, seed, cfg, forecasts)
 
 
 @dataclass
@@ -306,7 +338,11 @@ def run_selection(
         raise ConfigError("two candidates of the search space have the same key")
     kept, kept_daily = _reusable(reuse, reuse_daily, designs, cfg)
     done = set(kept["candidate"])
-    jobs = [(d, s, cfg) for d, s in selection_units(designs, cfg) if d.key not in done]
+    todo = [(d, s) for d, s in selection_units(designs, cfg) if d.key not in done]
+    # the production forecaster's dev forecasts, once for every forecast-vol candidate
+    need = any(d.vol_source == "forecast" for d, _ in todo)
+    forecasts = selection_forecasts(md, cfg, n_jobs=n_jobs) if need else None
+    jobs = [(d, s, cfg, forecasts if d.vol_source == "forecast" else None) for d, s in todo]
     log.info(
         "selection: %d candidates, %d units of work, %d candidates reused",
         len(designs),
@@ -317,7 +353,7 @@ def run_selection(
         with ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(md,)) as pool:
             units = list(pool.map(_work, jobs))
     else:
-        units = [evaluate_candidate(md, d, s, c) for d, s, c in jobs]
+        units = [evaluate_candidate(md, d, s, c, f) for d, s, c, f in jobs]
     rows = _stacked([kept, *(u[0] for u in units)], SELECTION_COLUMNS)
     daily = _stacked([kept_daily, *(u[1] for u in units)], DAILY_COLUMNS)
     return choose(md, rows, daily, designs, cfg)

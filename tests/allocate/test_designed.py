@@ -171,6 +171,34 @@ def test_a_levered_vol_target_goes_above_one_in_calm_markets_and_stays_under_its
     np.testing.assert_allclose(sums[below], capped[below], rtol=1e-9)
 
 
+def test_forecast_vols_replace_the_sample_vols_of_the_layer(md):
+    day = pd.Timestamp("2015-08-31")
+    view = md.until(day)
+    sample = DesignedStrategy(AllocatorDesign())
+    base = sample.detail(view)
+    assets = list(base.layer_weights.index)
+    window = view.returns().loc[:, assets].tail(252)
+    vols = pd.DataFrame([window.std().mul(np.sqrt(252))], index=[day])
+    forecast = DesignedStrategy(AllocatorDesign(vol_source="forecast"), vol_forecast=vols)
+    forecast.fit(view)
+    # forecasts equal to the window's own vols give the sample design's weights
+    same = forecast.detail(view).layer_weights
+    np.testing.assert_allclose(same.to_numpy(), base.layer_weights.to_numpy(), atol=1e-8)
+    # a doubled forecast for one asset quarters its variance share: its weight falls
+    doubled = vols.copy()
+    doubled[assets[0]] *= 2.0
+    lower = DesignedStrategy(AllocatorDesign(vol_source="forecast"), vol_forecast=doubled)
+    assert lower.detail(view).layer_weights[assets[0]] < 0.6 * base.layer_weights[assets[0]]
+    # a stale forecast (older than 5 trading days) is not used: the sample vols are kept
+    stale = doubled.set_axis([view.dates[-10]])
+    kept = DesignedStrategy(AllocatorDesign(vol_source="forecast"), vol_forecast=stale)
+    np.testing.assert_allclose(
+        kept.detail(view).layer_weights.to_numpy(), base.layer_weights.to_numpy(), atol=1e-8
+    )
+    with pytest.raises(ConfigError, match="needs vol_forecast"):
+        DesignedStrategy(AllocatorDesign(vol_source="forecast")).fit(view)
+
+
 def test_partial_rebalance_trades_less_than_the_raw_target(md):
     dates = pd.DatetimeIndex(week_ends(md.dates[(md.dates >= "2014-01-01")])[:40])
     turn = {}

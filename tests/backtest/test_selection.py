@@ -160,3 +160,35 @@ def test_a_second_round_reuses_the_first_rounds_rows(small, result):
     doctored = result.rows.assign(sharpe=result.rows["sharpe"] + 1.0)
     moved = run_selection(small, SPACE, CFG, reuse=doctored, reuse_daily=result.daily)
     assert (moved.summary["mean_sharpe"] > result.summary["mean_sharpe"].min() + 0.9).all()
+
+
+def _trailing_vols(md) -> pd.DataFrame:
+    """A stand-in forecaster for the tests: the trailing 63-day vol, annualised."""
+    return md.returns().rolling(63).std().mul(np.sqrt(252)).dropna(how="all")
+
+
+def test_a_forecast_vol_candidate_reads_no_forecast_after_2016(small):
+    from riskalloc.backtest.selection import evaluate_candidate
+
+    design = AllocatorDesign(vol_source="forecast")
+    vols = _trailing_vols(small)
+    rows, daily = evaluate_candidate(small, design, 0, CFG, vol_forecast=vols)
+    later = vols.index > "2016-12-31"
+    scrambled = vols.copy()
+    scrambled.loc[later] = scrambled.loc[later].to_numpy()[::-1] * 3.0
+    again = evaluate_candidate(small, design, 0, CFG, vol_forecast=scrambled)
+    pd.testing.assert_frame_equal(rows, again[0])
+    pd.testing.assert_frame_equal(daily, again[1])
+    # the forecasts are really used: other vols give other returns
+    other = evaluate_candidate(small, design, 0, CFG, vol_forecast=vols**2 / vols.mean())
+    assert not np.allclose(other[1]["excess_return"], daily["excess_return"])
+
+
+def test_selection_forecasts_are_the_production_forecasters_dev_walk_forward(small):
+    from riskalloc.backtest.selection import selection_forecasts
+
+    cfg = SelectionConfig(dev_start="2016-01-01", rebalance="monthly")
+    f = selection_forecasts(small, cfg)
+    assert f.index.min() >= pd.Timestamp("2016-01-01")
+    assert f.index.max() <= pd.Timestamp("2016-12-31")
+    assert set(f.columns) <= set(TICKERS) and (f.stack() > 0).all()
