@@ -12,7 +12,7 @@ from pipelines.resources import SourceResource, WarehouseResource
 from riskalloc.allocate.artefacts import allocator_record, inputs_hash, save_allocator
 from riskalloc.allocate.dataset import load_allocator_inputs
 from riskalloc.allocate.design import load_design
-from riskalloc.allocate.design_weights import design_target_weights
+from riskalloc.allocate.design_weights import design_target_weights, stored_design_forecasts
 from riskalloc.allocate.publish import validate_target_weights
 from riskalloc.allocate.train import TrainConfig, train_allocator
 from riskalloc.calendar import trading_days
@@ -93,11 +93,12 @@ def target_weights(
         context.log.info("no trading day in %s .. %s", lo.date(), hi.date())
         return dg.MaterializeResult(metadata={"published_rows": 0, "trading_days": 0})
     universe = source.universe()
-    with warehouse.get_connection() as con:
-        md = load_market_data(con, universe, hi)
     # the production design (the riskalloc rows of backtest_metrics), each day from data ≤ it
     design = load_design()
-    df, skipped = design_target_weights(md, design, pd.DatetimeIndex(days))
+    with warehouse.get_connection() as con:
+        md = load_market_data(con, universe, hi)
+        vols = stored_design_forecasts(con, design, hi)  # None unless it reads forecast vols
+    df, skipped = design_target_weights(md, design, pd.DatetimeIndex(days), vol_forecast=vols)
     if skipped:
         context.log.warning(
             "%d trading days skipped (no prices or no full look-back), e.g. %s",

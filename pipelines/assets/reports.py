@@ -12,7 +12,7 @@ from pipelines.resources import SourceResource, WarehouseResource
 from riskalloc.allocate.artefacts import KIND
 from riskalloc.allocate.dataset import load_allocator_inputs
 from riskalloc.allocate.design import load_design
-from riskalloc.allocate.design_weights import design_target_weights
+from riskalloc.allocate.design_weights import design_target_weights, stored_design_forecasts
 from riskalloc.backtest.schedule import period_ends
 from riskalloc.market import load_market_data
 from riskalloc.reports.daily import daily_report_from_warehouse
@@ -168,12 +168,14 @@ def shap_report(
     """Exact Shapley attributions of the production design's weights and exposure (layer,
     trend, vol target, partial rebalance) at month ends and the newest date, per regime."""
     wh = warehouse.warehouse()
+    design = load_design()
     with warehouse.get_connection() as con:
         md = load_market_data(con, source.universe())
         regimes = read_table(con, "regimes")
+        vols = stored_design_forecasts(con, design)  # None unless it reads forecast vols
     dates = md.dates[md.dates >= pd.Timestamp(config.start)]
     chosen = pd.DatetimeIndex(sorted({*period_ends(dates, "monthly"), md.dates[-1]}))
-    weights, _ = design_target_weights(md, load_design(), chosen)
+    weights, _ = design_target_weights(md, design, chosen, vol_forecast=vols)
     if weights.empty:
         raise dg.Failure(f"no date from {config.start} has a full look-back to explain")
     shap_long = explain_design_weights(weights)

@@ -8,6 +8,7 @@ publishes here, so the nightly ``target_weights`` and the ``riskalloc`` rows of
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,11 @@ import pandas as pd
 from riskalloc.allocate.design import AllocatorDesign
 from riskalloc.allocate.designed import DesignedStrategy
 from riskalloc.allocate.train import TrainedNetwork
+from riskalloc.errors import DataError
 from riskalloc.market import MarketData
+
+if TYPE_CHECKING:
+    import duckdb
 
 DESIGN_WEIGHT_COLUMNS: tuple[str, ...] = (
     "date",
@@ -38,11 +43,32 @@ def design_version(design: AllocatorDesign) -> str:
     return f"design:{design.key}"
 
 
+def stored_design_forecasts(
+    con: duckdb.DuckDBPyConnection, design: AllocatorDesign, end: pd.Timestamp | None = None
+) -> pd.DataFrame | None:
+    """The production forecaster's stored vols (``vol_forecasts``, wide) up to ``end`` when
+    ``design`` reads forecast vols, else None; a clear error when none are stored."""
+    if design.vol_source != "forecast":
+        return None
+    from riskalloc.allocate.dataset import forecast_wide
+    from riskalloc.forecast.production import PRODUCTION
+    from riskalloc.warehouse.catalog import table_exists
+    from riskalloc.warehouse.reads import read_table
+
+    if not table_exists(con, "vol_forecasts"):
+        raise DataError(
+            f"design {design.key} reads forecast vols: materialise vol_forecaster first"
+        )
+    rows = read_table(con, "vol_forecasts", end=end, where={"model": PRODUCTION.name})
+    return forecast_wide(rows, PRODUCTION.name)
+
+
 def design_target_weights(
     md: MarketData,
     design: AllocatorDesign,
     dates: Iterable[pd.Timestamp],
     trained: list[TrainedNetwork] | None = None,
+    vol_forecast: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
     """Long rows (one per date and risky ticker) and the dates skipped (not trading days or
     before any asset has a full look-back).
@@ -50,9 +76,12 @@ def design_target_weights(
     ``weight`` is the published (smoothed) weight; ``risk_budget``, ``layer_weight`` and
     ``risk_contribution`` describe the exact risk-budgeting layer at that date (its risk
     contributions equal the budgets), ``trend`` the momentum multiplier and ``exposure`` the
-    sum of the published weights (the rest is cash).
+    sum of the published weights (the rest is cash). A forecast-vol design reads
+    ``vol_forecast`` (:func:`stored_design_forecasts`) as of each date.
     """
-    strat = DesignedStrategy(design=design, trained=list(trained or []), fitted=True)
+    strat = DesignedStrategy(
+        design=design, trained=list(trained or []), fitted=True, vol_forecast=vol_forecast
+    )
     risky = [t for t in md.tickers if t != md.cash]
     frames, skipped = [], []
     for d in pd.DatetimeIndex(list(dates)):

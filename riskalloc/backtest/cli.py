@@ -188,15 +188,19 @@ def _factories(
     start: pd.Timestamp,
     seed: int,
     design_path: str | None = None,
+    end: pd.Timestamp | None = None,
 ) -> dict[str, StrategyFactory]:
-    """Factories of the named strategies, in the order given, from the shared runner."""
+    """Factories of the named strategies, in the order given, from the shared runner (a
+    forecast-vol design gets the production forecaster's walk-forward vols)."""
     from riskalloc.allocate.design import load_design
-    from riskalloc.backtest.headline import designed_factories, riskalloc_factories
+    from riskalloc.backtest.headline import designed_factories, forecasts_for, riskalloc_factories
 
     out: dict[str, StrategyFactory] = {}
     for name in names:
         if name == "riskalloc":
-            out |= designed_factories(md, {"riskalloc": load_design(design_path)})
+            design = load_design(design_path)
+            vols = forecasts_for([design], md, start, end or md.dates[-1], seed)
+            out |= designed_factories(md, {"riskalloc": design}, vol_forecast=vols)
         elif name == "riskalloc_v1":
             vol = _vol_forecasts(md, start, seed)
             out |= riskalloc_factories(md, vol, ["riskalloc_v1"])
@@ -247,7 +251,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
 
     write_forecast_eval(md, start, end, out, seed)
     grid = run_grid(
-        _factories(names, md, start, seed, getattr(args, "design", None)),
+        _factories(names, md, start, seed, getattr(args, "design", None), end),
         md,
         start,
         end,

@@ -34,7 +34,7 @@ from riskalloc.backtest.metrics import (
 )
 from riskalloc.backtest.schedule import DEFAULT_COST_BPS, DEFAULT_REBALANCE, DEFAULT_RETRAIN
 from riskalloc.backtest.significance import deflated_sharpe_ratio, sharpe_difference_test
-from riskalloc.errors import DataError
+from riskalloc.errors import ConfigError, DataError
 from riskalloc.market import MarketData
 
 BASELINES: tuple[str, ...] = tuple(BASELINE_REGISTRY)  # every baseline, registry order
@@ -63,8 +63,18 @@ def designed_factories(
     designs: dict[str, AllocatorDesign],
     train_cfg: TrainConfig | None = None,
     data: AllocatorData | None = None,
+    vol_forecast: pd.DataFrame | None = None,
 ) -> dict[str, StrategyFactory]:
-    """Factories (risk_measure, seed) -> fresh :class:`DesignedStrategy` per named design."""
+    """Factories (risk_measure, seed) -> fresh :class:`DesignedStrategy` per named design;
+    a ``vol_source="forecast"`` design reads ``vol_forecast`` (wide, annualised, walk-forward:
+    see :func:`design_forecasts`) and is refused up front without it."""
+    needs = sorted(n for n, d in designs.items() if d.vol_source == "forecast")
+    if needs and vol_forecast is None:
+        raise ConfigError(
+            f"designs {needs} use vol_source='forecast' but no volatility forecasts were given "
+            "(riskalloc backtest computes them; in the library pass vol_forecast="
+            "design_forecasts(md, start, end))"
+        )
     learned = any(d.learned for d in designs.values())
     pre = data if data is not None or not learned else build_allocator_data(md)
     base = train_cfg or TrainConfig()
@@ -77,6 +87,7 @@ def designed_factories(
                 name=name,
                 seed=seed,
                 train_cfg=replace(base, seed=seed),
+                vol_forecast=vol_forecast if design.vol_source == "forecast" else None,
                 precomputed=pre,
                 cache=cache,
             )
@@ -84,6 +95,38 @@ def designed_factories(
         return factory
 
     return {n: make(n, d) for n, d in designs.items()}
+
+
+def forecasts_for(
+    designs: Iterable[AllocatorDesign],
+    md: MarketData,
+    start: str | pd.Timestamp,
+    end: str | pd.Timestamp,
+    seed: int = 0,
+) -> pd.DataFrame | None:
+    """:func:`design_forecasts` when one of ``designs`` reads forecast vols, else None."""
+    if not any(d.vol_source == "forecast" for d in designs):
+        return None
+    return design_forecasts(md, start, end, seed)
+
+
+def design_forecasts(
+    md: MarketData,
+    start: str | pd.Timestamp,
+    end: str | pd.Timestamp,
+    seed: int = 0,
+    n_jobs: int | None = 1,
+) -> pd.DataFrame:
+    """Wide walk-forward vols of the production forecaster from a year before ``start`` to
+    ``end`` (each year's models fitted on data before it): the inputs of a forecast-vol design
+    (the year before covers its first decision and the partial rebalance's look-back)."""
+    from riskalloc.allocate.dataset import forecast_wide
+    from riskalloc.forecast.production import PRODUCTION, production_forecasts
+
+    lo = pd.Timestamp(start) - pd.DateOffset(years=1)
+    hi = str(pd.Timestamp(end).date())
+    fc, _ = production_forecasts(md, str(lo.date()), hi, seed, (), n_jobs=n_jobs)
+    return forecast_wide(fc, PRODUCTION.name)
 
 
 @dataclass
@@ -160,7 +203,10 @@ def run_headline(
     """
     design = design or load_design()
     designs = design_ablations(design) if ablations else {"riskalloc": design}
-    factories: dict[str, StrategyFactory] = designed_factories(md, designs, train_cfg)
+    vols = forecasts_for(designs.values(), md, start, end)
+    factories: dict[str, StrategyFactory] = designed_factories(
+        md, designs, train_cfg, vol_forecast=vols
+    )
     if (ablations if v1 is None else v1) and vol_forecast is not None:
         factories |= riskalloc_factories(
             md, vol_forecast, list(V1_VARIANTS), train_cfg, fold_models

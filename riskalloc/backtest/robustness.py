@@ -20,6 +20,7 @@ from riskalloc.backtest.headline import (
     DEFAULT_REBALANCE,
     add_significance,
     designed_factories,
+    forecasts_for,
 )
 from riskalloc.market import MarketData
 
@@ -59,7 +60,8 @@ def run_checks(
     frames = []
     for name, tickers in universes.items():
         sub = md.select(tickers)
-        factories = designed_factories(sub, {"riskalloc": design})
+        vols = forecasts_for([design], sub, start, end)
+        factories = designed_factories(sub, {"riskalloc": design}, vol_forecast=vols)
         factories |= baseline_factories(list(CHECK_BASELINES))
         grid = run_grid(
             factories,

@@ -40,6 +40,7 @@ from riskalloc.backtest.headline import (
     add_significance,
     design_ablations,
     designed_factories,
+    forecasts_for,
     riskalloc_factories,
 )
 from riskalloc.backtest.schedule import DEFAULT_RETRAIN, REBALANCES
@@ -134,7 +135,8 @@ def cell_factory(
     strategy's inputs)."""
     designs = spec.designs()
     if name in designs:
-        return designed_factories(md, {name: designs[name]}, train_cfg)[name]
+        vols = forecasts_for([designs[name]], md, spec.start, spec.end)
+        return designed_factories(md, {name: designs[name]}, train_cfg, vol_forecast=vols)[name]
     if name in V1_VARIANTS:
         if vol_forecast is None:
             raise ConfigError(f"{name} needs the LSTM vol forecasts; materialise them first")

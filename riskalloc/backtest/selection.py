@@ -189,15 +189,12 @@ def _simulated(
 def selection_forecasts(
     md: MarketData, cfg: SelectionConfig, n_jobs: int | None = 1
 ) -> pd.DataFrame:
-    """Wide (date × ticker) walk-forward vols of the production forecaster on the development
-    years, from the data cut at ``cfg.dev_end`` (what a ``vol_source="forecast"`` candidate
-    reads; each fold's models are trained only on data before it)."""
-    from riskalloc.allocate.dataset import forecast_wide
-    from riskalloc.forecast.production import PRODUCTION, production_forecasts
+    """:func:`~riskalloc.backtest.headline.design_forecasts` on the development years, from
+    the data cut at ``cfg.dev_end`` (what a ``vol_source="forecast"`` candidate reads)."""
+    from riskalloc.backtest.headline import design_forecasts
 
     view = md.until(cfg.dev_end)
-    fc, _ = production_forecasts(view, cfg.dev_start, cfg.dev_end, include=(), n_jobs=n_jobs)
-    return forecast_wide(fc, PRODUCTION.name)
+    return design_forecasts(view, cfg.dev_start, cfg.dev_end, n_jobs=n_jobs)
 
 
 def evaluate_candidate(

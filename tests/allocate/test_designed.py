@@ -199,6 +199,38 @@ def test_forecast_vols_replace_the_sample_vols_of_the_layer(md):
         DesignedStrategy(AllocatorDesign(vol_source="forecast")).fit(view)
 
 
+def test_the_nightly_reads_stored_forecasts_only_for_a_forecast_design(md):
+    import duckdb
+
+    from riskalloc.allocate.design_weights import design_target_weights, stored_design_forecasts
+    from riskalloc.errors import DataError
+    from riskalloc.forecast.production import PRODUCTION
+
+    design = AllocatorDesign(vol_source="forecast")
+    con = duckdb.connect()
+    assert stored_design_forecasts(con, AllocatorDesign()) is None  # ERC reads none
+    with pytest.raises(DataError, match="materialise vol_forecaster"):
+        stored_design_forecasts(con, design)
+    days = md.dates[(md.dates >= "2016-06-01") & (md.dates <= "2016-06-30")]
+    vols = md.returns().rolling(63).std().mul(np.sqrt(252)).loc["2016-05-01":"2016-06-30"]
+    long = vols.rename_axis("date").reset_index().melt("date", var_name="ticker")
+    long = long.rename(columns={"value": "forecast_vol"}).dropna()
+    rows = pd.concat(
+        [long.assign(model=PRODUCTION.name), long.assign(model="garch", forecast_vol=9.0)]
+    )
+    con.register("rows", rows)
+    con.execute("CREATE TABLE vol_forecasts AS SELECT * FROM rows")
+    stored = stored_design_forecasts(con, design, pd.Timestamp("2016-06-15"))
+    assert stored.index.max() <= pd.Timestamp("2016-06-15")
+    assert float(stored.max().max()) < 9.0  # only the production forecaster's rows
+    published, _ = design_target_weights(md, design, days, vol_forecast=stored)
+    direct, _ = design_target_weights(md, design, days, vol_forecast=vols)
+    first = published["date"] <= pd.Timestamp("2016-06-15")
+    np.testing.assert_allclose(
+        published.loc[first, "weight"], direct.loc[first, "weight"], atol=1e-12
+    )
+
+
 def test_partial_rebalance_trades_less_than_the_raw_target(md):
     dates = pd.DatetimeIndex(week_ends(md.dates[(md.dates >= "2014-01-01")])[:40])
     turn = {}

@@ -189,6 +189,7 @@ def test_selection_forecasts_are_the_production_forecasters_dev_walk_forward(sma
 
     cfg = SelectionConfig(dev_start="2016-01-01", rebalance="monthly")
     f = selection_forecasts(small, cfg)
-    assert f.index.min() >= pd.Timestamp("2016-01-01")
+    # from a year before the first fold (its first decision and the smoothing's look-back)
+    assert f.index.min() >= pd.Timestamp("2015-01-01")
     assert f.index.max() <= pd.Timestamp("2016-12-31")
     assert set(f.columns) <= set(TICKERS) and (f.stack() > 0).all()

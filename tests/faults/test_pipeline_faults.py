@@ -15,6 +15,7 @@ import pipelines.assets.allocate as allocate_assets
 from pipelines import checks
 from pipelines.assets import ingest
 from pipelines.resources import SourceResource, WarehouseResource
+from riskalloc.allocate.design import AllocatorDesign
 
 pytestmark = pytest.mark.faults
 
@@ -45,7 +46,7 @@ def stubbed(monkeypatch):
     frames: dict[str, pd.DataFrame] = {}
     md = types.SimpleNamespace(asset_classes={"SPY": "equity", "TLT": "bond"})
     monkeypatch.setattr(allocate_assets, "load_market_data", lambda *a, **k: md)
-    monkeypatch.setattr(allocate_assets, "load_design", lambda *a, **k: None)
+    monkeypatch.setattr(allocate_assets, "load_design", lambda *a, **k: AllocatorDesign())
     monkeypatch.setattr(allocate_assets, "read_table", lambda *a, **k: pd.DataFrame())
     # no reference behind the stub: each day keeps the regime the frame carries
     monkeypatch.setattr(allocate_assets, "reference_for_naming", lambda *a, **k: None)
@@ -59,7 +60,7 @@ def stubbed(monkeypatch):
     monkeypatch.setattr(
         allocate_assets,
         "design_target_weights",
-        lambda md, design, days: (pd.concat([frames[str(d.date())] for d in days]), []),
+        lambda md, design, days, **kw: (pd.concat([frames[str(d.date())] for d in days]), []),
     )
     return frames
 
